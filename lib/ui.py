@@ -1,0 +1,167 @@
+"""The one Streamlit helper module: page setup, the shared sidebar, session defaults and guarded settings."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import streamlit as st
+
+from lib.client import KieClient
+from lib.errors import KieError
+from lib.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+SESSION_DEFAULTS: dict[str, Any] = {
+    "settings_api_key": "",      # a key typed in this browser session only
+    "settings_balance": None,    # last balance read (Decimal) or None
+    "settings_balance_error": "",
+}
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What every page needs: settings, this session's client, and the sandbox when in sandbox mode."""
+
+    settings: Settings
+    client: KieClient
+    sandbox: Any | None
+
+    @property
+    def origin(self) -> str:
+        """'sandbox' or 'live', as stored in history."""
+        return "sandbox" if self.settings.sandbox else "live"
+
+
+def read_secrets() -> dict[str, Any]:
+    """st.secrets as a dict; empty when no secrets.toml exists (st.secrets raises then)."""
+    try:
+        return {k: st.secrets[k] for k in st.secrets}
+    except Exception:  # StreamlitSecretNotFoundError and parse errors alike
+        return {}
+
+
+@st.cache_resource(show_spinner="Starting the offline sandbox…")
+def _sandbox_for(data_dir: str) -> Any:
+    """One sandbox server per app process and data folder. It holds no key, so sharing it is safe."""
+    from pathlib import Path
+
+    from lib.sandbox.server import start_sandbox
+
+    return start_sandbox(port=0, data_dir=Path(data_dir) / "sandbox", progress="wall", seconds=8.0)
+
+
+def get_sandbox(settings: Settings) -> Any:
+    """The running sandbox for this data folder (started on first use)."""
+    return _sandbox_for(str(settings.data_dir.resolve()))
+
+
+def _client_for(settings: Settings, sandbox: Any | None) -> KieClient:
+    """This session's client, rebuilt only when the key or the base URLs change. Lives in session state."""
+    if sandbox is not None:
+        key, api_base, upload_base = "sandbox-demo", sandbox.base_url, sandbox.base_url
+    else:
+        key, api_base, upload_base = settings.api_key or "", settings.api_base, settings.upload_base
+    fingerprint = hashlib.sha256(f"{key}|{api_base}|{upload_base}".encode()).hexdigest()
+    cached = st.session_state.get("_settings_client")
+    if cached and cached[0] == fingerprint:
+        return cached[1]
+    client = KieClient(key, api_base, upload_base)
+    st.session_state["_settings_client"] = (fingerprint, client)
+    st.session_state["settings_balance"] = None
+    return client
+
+
+def _take_typed_key() -> None:
+    """Move the typed key out of the widget so it is never echoed back into the page."""
+    typed = (st.session_state.get("settings_key_field") or "").strip()
+    if typed:
+        st.session_state["settings_api_key"] = typed
+        st.session_state["settings_balance"] = None
+    st.session_state["settings_key_field"] = ""
+
+
+def _forget_key() -> None:
+    st.session_state["settings_api_key"] = ""
+    st.session_state["settings_balance"] = None
+
+
+def refresh_balance(ctx: AppContext) -> None:
+    """Read the balance again (after a submit); errors are kept to show, never raised."""
+    try:
+        st.session_state["settings_balance"] = ctx.client.get_credits()
+        st.session_state["settings_balance_error"] = ""
+    except KieError as exc:
+        st.session_state["settings_balance_error"] = exc.user_message()
+
+
+def current_balance(ctx: AppContext) -> Decimal | None:
+    """The last known balance, read once per session when missing."""
+    if st.session_state.get("settings_balance") is None and not st.session_state.get("settings_balance_error"):
+        refresh_balance(ctx)
+    return st.session_state.get("settings_balance")
+
+
+def _sidebar(ctx: AppContext) -> None:
+    with st.sidebar:
+        if ctx.settings.sandbox:
+            st.success("**Sandbox mode** — an offline KIE on this machine. Nothing is spent; no API key needed.",
+                       icon="🧪")
+        else:
+            st.info(f"**Live mode** — talking to {ctx.settings.api_base}. Jobs spend real KIE credits.", icon="⚡")
+        balance = current_balance(ctx)
+        label = "Sandbox credits (play money)" if ctx.settings.sandbox else "KIE balance"
+        if balance is not None:
+            st.metric(label, f"{balance:,.2f} credits", help="From GET /api/v1/chat/credit, refreshed after each submit.")
+        elif st.session_state.get("settings_balance_error"):
+            st.warning(f"Balance unavailable: {st.session_state['settings_balance_error']}")
+        if st.button("Refresh balance", key="settings_refresh_balance"):
+            refresh_balance(ctx)
+            st.rerun()
+        _key_controls(ctx)
+
+
+def _key_controls(ctx: AppContext) -> None:
+    with st.expander("API key", expanded=False):
+        if st.session_state.get("settings_api_key"):
+            st.caption("A key is set for this browser session only. It is never saved to disk.")
+            st.button("Forget key", key="settings_forget_key", on_click=_forget_key)
+        elif ctx.settings.key_source in ("environment", "secrets"):
+            st.caption(f"Using the key from {ctx.settings.key_source}.")
+        st.text_input("KIE API key (this session only)", type="password", key="settings_key_field",
+                      on_change=_take_typed_key, placeholder="paste a key and press Enter",
+                      help="Kept only in this browser session's memory: never written to disk, logs or history.")
+
+
+def setup_page(title: str, icon: str = "🎬") -> AppContext:
+    """Page config, session defaults, settings, client and sidebar: every page calls this first."""
+    st.set_page_config(page_title=f"{title} · Kling Studio", page_icon=icon, layout="wide")
+    for key, value in SESSION_DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    settings = load_settings(read_secrets(), st.session_state.get("settings_api_key"))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = get_sandbox(settings) if settings.sandbox else None
+    ctx = AppContext(settings, _client_for(settings, sandbox), sandbox)
+    _sidebar(ctx)
+    return ctx
+
+
+def recent_activity(ctx: AppContext, limit: int = 5) -> None:
+    """The last few jobs from the history ledger, or a hint when there are none."""
+    try:
+        from lib.history import Ledger
+
+        rows = Ledger(ctx.settings.data_dir / "history.csv").rows()
+    except Exception as exc:  # a broken ledger must not break the home page
+        st.warning(f"History could not be read: {exc}")
+        return
+    if not rows:
+        st.caption("No jobs yet. Start on the Compose page.")
+        return
+    for row in sorted(rows, key=lambda r: r.created_at, reverse=True)[:limit]:
+        st.write(f"`{row.state}` · {row.created_at[:16].replace('T', ' ')} · {row.mode} · "
+                 f"{(row.prompt or '(multi-shot)')[:80]}")

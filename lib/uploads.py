@@ -1,0 +1,162 @@
+"""Uploads to KIE's file host: stream (multipart), base64 (JSON) and URL upload, with a typed result."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import mimetypes
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import IO, TYPE_CHECKING, Any
+
+from lib.errors import KieApiError, KieError
+
+if TYPE_CHECKING:
+    from lib.client import KieClient
+
+log = logging.getLogger(__name__)
+
+STREAM_PATH = "/api/file-stream-upload"
+BASE64_PATH = "/api/file-base64-upload"
+URL_PATH = "/api/file-url-upload"
+BASE64_MAX_BYTES = 10 * 1024 * 1024
+UPLOAD_LIFETIME = timedelta(days=3)
+UPLOAD_TIMEOUT = (10.0, 300.0)
+METHODS = ("auto", "stream", "base64", "url")
+METHOD_HELP = ("Auto: local files are streamed (multipart, no extra copy in memory); web addresses use URL "
+               "upload so KIE fetches them itself. Base64 is only used when you pick it (files up to 10 MB).")
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file on KIE's host; KIE deletes it 3 days after `uploaded_at`."""
+
+    download_url: str
+    file_name: str
+    file_path: str
+    size: int
+    mime_type: str
+    uploaded_at: datetime
+    expires_at: datetime
+    method: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], method: str) -> UploadedFile:
+        """Parse the upload host's `data` object."""
+        url = data.get("downloadUrl") or data.get("fileUrl")
+        if not url:
+            raise KieApiError(500, "The upload host answered without a downloadUrl")
+        uploaded = _parse_time(data.get("uploadedAt") or data.get("uploadTime"))
+        return cls(
+            download_url=str(url),
+            file_name=str(data.get("fileName") or data.get("originalName") or ""),
+            file_path=str(data.get("filePath") or ""),
+            size=int(data.get("fileSize") or 0),
+            mime_type=str(data.get("mimeType") or "application/octet-stream"),
+            uploaded_at=uploaded,
+            expires_at=uploaded + UPLOAD_LIFETIME,
+            method=method,
+        )
+
+
+def _parse_time(value: object) -> datetime:
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        except ValueError:
+            pass
+    return datetime.now(timezone.utc)
+
+
+def clean_upload_path(path: str) -> str:
+    """KIE wants uploadPath without leading/trailing slashes."""
+    cleaned = re.sub(r"[^A-Za-z0-9_\-/]", "-", path).strip("/")
+    return re.sub(r"/+", "/", cleaned) or "kling-studio"
+
+
+def choose_method(source: object, method: str = "auto") -> str:
+    """Auto: URL upload for http(s) strings, stream for file objects; a forced method wins."""
+    if method not in METHODS:
+        raise ValueError(f"Unknown upload method {method!r}: use one of {', '.join(METHODS)}")
+    is_url = isinstance(source, str)
+    if method == "auto":
+        return "url" if is_url else "stream"
+    if is_url and method != "url":
+        raise KieError("A web address can only be sent by URL upload", "Choose Auto or URL as the upload method.")
+    if not is_url and method == "url":
+        raise KieError("A local file cannot be sent by URL upload", "Choose Auto, Stream or Base64.")
+    return method
+
+
+def _size_of(fileobj: IO[bytes]) -> int:
+    pos = fileobj.tell()
+    fileobj.seek(0, os.SEEK_END)
+    size = fileobj.tell()
+    fileobj.seek(pos)
+    return size - pos
+
+
+def upload_file(client: KieClient, source: IO[bytes] | str, *, file_name: str, upload_path: str,
+                method: str = "auto") -> UploadedFile:
+    """Upload a binary file object or an http(s) URL to KIE's file host."""
+    chosen = choose_method(source, method)
+    path = clean_upload_path(upload_path)
+    if chosen == "url":
+        url = str(source)
+        if not url.lower().startswith(("http://", "https://")):
+            raise KieError(f"{url[:60]!r} is not an http(s) address", "Use a web address starting with https://.")
+        body = {"fileUrl": url, "uploadPath": path, "fileName": file_name}
+        resp = client.request("POST", client.upload_base + URL_PATH, json=body, timeout=UPLOAD_TIMEOUT)
+    elif chosen == "base64":
+        resp = _upload_base64(client, source, file_name, path)  # type: ignore[arg-type]
+    else:
+        resp = _upload_stream(client, source, file_name, path)  # type: ignore[arg-type]
+    data = resp.get("data") if isinstance(resp.get("data"), dict) else {}
+    result = UploadedFile.from_json(data, chosen)
+    log.info("uploaded %s by %s (%d bytes)", file_name, chosen, result.size)
+    return result
+
+
+def _upload_base64(client: KieClient, fileobj: IO[bytes], file_name: str, path: str) -> dict[str, Any]:
+    size = _size_of(fileobj)
+    if size > BASE64_MAX_BYTES:
+        raise KieError(f"{file_name} is {size / 1048576:.1f} MB; base64 upload takes at most 10 MB",
+                       "Use Auto or Stream for this file.")
+    mime = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+    encoded = base64.b64encode(fileobj.read()).decode("ascii")
+    body = {"base64Data": f"data:{mime};base64,{encoded}", "uploadPath": path, "fileName": file_name}
+    return client.request("POST", client.upload_base + BASE64_PATH, json=body, timeout=UPLOAD_TIMEOUT)
+
+
+class _MultipartStream:
+    """A multipart/form-data body read straight from the file object, with a known length."""
+
+    def __init__(self, fileobj: IO[bytes], file_name: str, fields: dict[str, str]) -> None:
+        self.boundary = "kling-studio-" + os.urandom(12).hex()
+        mime = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        head = "".join(
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+            for k, v in fields.items())
+        safe_name = file_name.replace('"', "_").replace("\r", "_").replace("\n", "_")
+        head += (f'--{self.boundary}\r\nContent-Disposition: form-data; name="file"; filename="{safe_name}"\r\n'
+                 f"Content-Type: {mime}\r\n\r\n")
+        self._head = head.encode("utf-8")
+        self._tail = f"\r\n--{self.boundary}--\r\n".encode("ascii")
+        self._file = fileobj
+        self.length = len(self._head) + _size_of(fileobj) + len(self._tail)
+
+    def __iter__(self):
+        yield self._head
+        while chunk := self._file.read(256 * 1024):
+            yield chunk
+        yield self._tail
+
+
+def _upload_stream(client: KieClient, fileobj: IO[bytes], file_name: str, path: str) -> dict[str, Any]:
+    body = _MultipartStream(fileobj, file_name, {"uploadPath": path, "fileName": file_name})
+    headers = {"Content-Type": f"multipart/form-data; boundary={body.boundary}",
+               "Content-Length": str(body.length)}
+    return client.request("POST", client.upload_base + STREAM_PATH, data=iter(body), headers=headers,
+                          timeout=UPLOAD_TIMEOUT)

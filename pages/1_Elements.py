@@ -1,0 +1,10 @@
+"""Elements page."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lib.ui import setup_page
+
+ctx = setup_page("Elements", "🧩")
+st.title("🧩 Elements")
