@@ -147,15 +147,14 @@ def setup_page(title: str, icon: str = "🎬") -> AppContext:
     sandbox = get_sandbox(settings) if settings.sandbox else None
     ctx = AppContext(settings, _client_for(settings, sandbox), sandbox)
     _sidebar(ctx)
+    follow_unfinished(ctx)
     return ctx
 
 
 def recent_activity(ctx: AppContext, limit: int = 5) -> None:
     """The last few jobs from the history ledger, or a hint when there are none."""
     try:
-        from lib.history import Ledger
-
-        rows = Ledger(ctx.settings.data_dir / "history.csv").rows()
+        rows = get_ledger(ctx).rows()
     except Exception as exc:  # a broken ledger must not break the home page
         st.warning(f"History could not be read: {exc}")
         return
@@ -163,5 +162,91 @@ def recent_activity(ctx: AppContext, limit: int = 5) -> None:
         st.caption("No jobs yet. Start on the Compose page.")
         return
     for row in sorted(rows, key=lambda r: r.created_at, reverse=True)[:limit]:
-        st.write(f"`{row.state}` · {row.created_at[:16].replace('T', ' ')} · {row.mode} · "
+        st.write(f"`{row.state}` · {row.created_at:%Y-%m-%d %H:%M} UTC · {row.mode} · "
                  f"{(row.prompt or '(multi-shot)')[:80]}")
+
+
+@st.cache_resource(show_spinner=False)
+def _ledger_for(data_dir: str) -> Any:
+    from lib.history import Ledger
+
+    return Ledger.in_dir(data_dir)
+
+
+def get_ledger(ctx: AppContext) -> Any:
+    """The history ledger of this data folder (shared: it holds no key and locks its file)."""
+    return _ledger_for(str(ctx.settings.data_dir.resolve()))
+
+
+def get_library(ctx: AppContext) -> Any:
+    """The element library of this data folder."""
+    from lib.elements import ElementLibrary
+
+    return ElementLibrary(ctx.settings.data_dir)
+
+
+def get_uploader(ctx: AppContext) -> Any:
+    """upload_file bound to this session's client: uploader(source, file_name, upload_path, method)."""
+    from lib.uploads import upload_file
+
+    def uploader(source: Any, file_name: str, upload_path: str, method: str = "auto") -> Any:
+        return upload_file(ctx.client, source, file_name=file_name, upload_path=upload_path, method=method)
+
+    return uploader
+
+
+FOLLOW_TICK_S = 2.0
+FOLLOW_MAX_PER_TICK = 20
+
+
+def _due_rows(ctx: AppContext) -> list[Any]:
+    import time
+
+    from lib.polling import is_due
+
+    now = time.time()
+    due = []
+    for row in get_ledger(ctx).unfinished():
+        if row.origin != ctx.origin or str(row.task_id).startswith("unknown-"):
+            continue
+        last = row.last_checked_at.timestamp() if row.last_checked_at else None
+        if is_due(row.created_at.timestamp(), last, now):
+            due.append(row)
+    return due[:FOLLOW_MAX_PER_TICK]
+
+
+def follow_tick(ctx: AppContext) -> tuple[int, list[str]]:
+    """Query every due unfinished task once; returns (tasks that finished, error messages)."""
+    from lib.tasks import refresh_task
+
+    finished, errors = 0, []
+    for row in _due_rows(ctx):
+        new, err = refresh_task(ctx.client, get_ledger(ctx), row, data_dir=ctx.settings.data_dir,
+                                allow_private=ctx.settings.sandbox)
+        if err:
+            errors.append(f"{row.task_id}: {err.user_message()}")
+        if new.finished:
+            finished += 1
+    return finished, errors
+
+
+@st.fragment(run_every=FOLLOW_TICK_S)
+def _follower(ctx: AppContext) -> None:
+    unfinished = [r for r in get_ledger(ctx).unfinished() if r.origin == ctx.origin]
+    if not unfinished:
+        return
+    finished, errors = follow_tick(ctx)
+    st.caption(f"⏳ Following {len(unfinished)} unfinished task(s)…")
+    for message in errors[:3]:
+        st.warning(message)
+    if finished:
+        st.rerun(scope="app")
+
+
+def follow_unfinished(ctx: AppContext) -> None:
+    """Resume and follow every unfinished task of this mode (runs on every page, every session).
+
+    The ticking fragment exists only while something is unfinished, so an idle app uses no CPU."""
+    if any(r.origin == ctx.origin for r in get_ledger(ctx).unfinished()):
+        with st.sidebar:
+            _follower(ctx)

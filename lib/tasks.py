@@ -1,0 +1,184 @@
+"""Submitting and following tasks: the ledger row is written before the first query; paid tasks are never lost."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lib.client import KieClient, TaskRecord, TaskState
+from lib.errors import KieConnectionError, KieError, KieTimeoutError, ValidationError
+
+log = logging.getLogger(__name__)
+
+KIE_CREATE_LIMIT = 20      # new generation requests …
+KIE_CREATE_WINDOW_S = 10.0  # … per 10 s per account (kie-api.md §10)
+UNKNOWN_MSG = ("The connection ended after the request was sent, so KIE may have created this task. "
+               "Check https://kie.ai/logs before submitting again.")
+
+
+def now_utc() -> datetime:
+    """The current UTC time (what the ledger stores)."""
+    return datetime.now(UTC)
+
+
+def new_batch_id() -> str:
+    """A short id grouping the variants of one submit."""
+    return "b-" + uuid.uuid4().hex[:10]
+
+
+class SubmitGuard:
+    """One paid task per click: a click token can be claimed once (a double click reuses the token)."""
+
+    def __init__(self) -> None:
+        self._claimed: set[str] = set()
+        self._lock = threading.Lock()
+
+    def claim(self, token: str) -> bool:
+        """True the first time a token is seen, False on every repeat."""
+        with self._lock:
+            if token in self._claimed:
+                return False
+            self._claimed.add(token)
+            return True
+
+
+class RateLimiter:
+    """A sliding window of KIE's 20 new tasks per 10 s, with injectable clock and sleep."""
+
+    def __init__(self, limit: int = KIE_CREATE_LIMIT, window_s: float = KIE_CREATE_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.limit, self.window_s, self.clock, self.sleep = limit, window_s, clock, sleep
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def wait_turn(self) -> float:
+        """Block until another task may be created; returns the seconds waited."""
+        waited = 0.0
+        with self._lock:
+            while True:
+                now = self.clock()
+                while self._sent and now - self._sent[0] >= self.window_s:
+                    self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    return waited
+                pause = self.window_s - (now - self._sent[0])
+                self.sleep(pause)
+                waited += pause
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What one submit produced: the ledger row, or the error that stopped it (nothing created)."""
+
+    payload: dict[str, Any]
+    row: Any | None = None
+    error: KieError | None = None
+
+
+def _row_from_payload(payload: dict[str, Any], *, task_id: str, batch_id: str, origin: str, state: str,
+                      estimated: int, fail_msg: str = "") -> Any:
+    from lib.history import HistoryRow
+
+    row = HistoryRow.from_payload(task_id, payload, origin=origin, state=state, batch_id=batch_id,
+                                  estimated_credits=estimated)
+    return replace(row, fail_msg=fail_msg) if fail_msg else row
+
+
+def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, origin: str, batch_id: str,
+                   limiter: RateLimiter | None = None) -> Submission:
+    """Validate, create the task once, and write its row before anything else happens."""
+    from lib.pricing import estimate_credits
+    from lib.validation import validate_payload
+
+    errors = [p for p in validate_payload(payload) if p.level == "error"]
+    if errors:
+        raise ValidationError(errors)
+    estimated = estimate_credits(payload)
+    if limiter:
+        limiter.wait_turn()
+    try:
+        task_id = client.create_task(payload)
+    except (KieTimeoutError, KieConnectionError) as exc:
+        if not getattr(exc, "request_sent", False):
+            return Submission(payload, error=exc)
+        row = _row_from_payload(payload, task_id=f"unknown-{uuid.uuid4().hex[:12]}", batch_id=batch_id,
+                                origin=origin, state="unknown", estimated=estimated, fail_msg=UNKNOWN_MSG)
+        ledger.append(row)
+        return Submission(payload, row=row, error=exc)
+    except KieError as exc:
+        return Submission(payload, error=exc)
+    row = _row_from_payload(payload, task_id=task_id, batch_id=batch_id, origin=origin, state="queued",
+                            estimated=estimated)
+    ledger.append(row)
+    log.info("task %s created (batch %s)", task_id, batch_id)
+    return Submission(payload, row=row)
+
+
+def _fields_from_record(record: TaskRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {"state": record.state.value, "updated_at": now_utc(), "last_checked_at": now_utc()}
+    if record.result_urls:
+        fields["result_url"] = record.result_urls[0]
+    if record.state is TaskState.FAILED:
+        fields["fail_code"] = record.fail_code or ""
+        fields["fail_msg"] = record.fail_msg or ""
+    if record.credits_consumed is not None:
+        fields["credits_consumed"] = float(record.credits_consumed)
+    return fields
+
+
+def refresh_task(client: KieClient, ledger: Any, row: Any, *, data_dir: Path, allow_private: bool,
+                 deadline_s: float | None = None) -> tuple[Any, KieError | None]:
+    """Query one task once, record what changed, and archive its video on success."""
+    from lib.polling import DEFAULT_DEADLINE_S, is_stale
+
+    if str(row.task_id).startswith("unknown-"):
+        return row, None
+    try:
+        record = client.get_task(row.task_id)
+    except KieError as exc:
+        created = _epoch(row.created_at)
+        stale = is_stale(created, time.time(), deadline_s or DEFAULT_DEADLINE_S)
+        return ledger.update(row.task_id, last_checked_at=now_utc(), stale=stale), exc
+    fields = _fields_from_record(record)
+    if not record.state.finished:
+        fields["stale"] = is_stale(_epoch(row.created_at), time.time(), deadline_s or DEFAULT_DEADLINE_S)
+    else:
+        fields["stale"] = False
+    row = ledger.update(row.task_id, **fields)
+    if record.state is TaskState.SUCCEEDED and not row.local_video and record.result_urls:
+        row, err = archive_row(ledger, row, record.result_urls, data_dir=data_dir, allow_private=allow_private)
+        return row, err
+    return row, None
+
+
+def archive_row(ledger: Any, row: Any, result_urls: tuple[str, ...], *, data_dir: Path,
+                allow_private: bool) -> tuple[Any, KieError | None]:
+    """Download the result into the data folder so the history never depends on KIE's expiring links."""
+    from lib.archive import ArchiveError, archive_result
+
+    try:
+        path = archive_result(result_urls[0], data_dir / "videos", row.task_id, allowed_urls=result_urls,
+                              allow_private=allow_private)
+    except ArchiveError as exc:
+        log.warning("archive of %s failed: %s", row.task_id, exc)
+        return row, KieError(f"The video could not be saved locally: {exc}",
+                             "It still plays from KIE's link for now; History retries the download.")
+    return ledger.update(row.task_id, local_video=str(path), updated_at=now_utc()), None
+
+
+def _epoch(moment: datetime | str) -> float:
+    if isinstance(moment, datetime):
+        return moment.timestamp()
+    try:
+        return datetime.fromisoformat(str(moment)).timestamp()
+    except ValueError:
+        return time.time()
