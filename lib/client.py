@@ -203,6 +203,8 @@ class KieClient:
         except requests.Timeout as exc:
             raise KieTimeoutError(f"{_host(url)} did not answer in time", request_sent=True) from exc
         except requests.ConnectionError as exc:
+            if "ReadTimeoutError" in repr(exc):  # urllib3 wraps a read timeout it may not retry in MaxRetryError
+                raise KieTimeoutError(f"{_host(url)} did not answer in time", request_sent=True) from exc
             sent = _was_sent(exc)
             err = KieConnectionError(
                 f"{'Lost the connection to' if sent else 'Could not reach'} {_host(url)}")

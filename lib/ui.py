@@ -48,11 +48,14 @@ def read_secrets() -> dict[str, Any]:
 @st.cache_resource(show_spinner="Starting the offline sandbox…")
 def _sandbox_for(data_dir: str) -> Any:
     """One sandbox server per app process and data folder. It holds no key, so sharing it is safe."""
+    import os
     from pathlib import Path
 
     from lib.sandbox.server import start_sandbox
 
-    return start_sandbox(port=0, data_dir=Path(data_dir) / "sandbox", progress="wall", seconds=8.0)
+    port = int(os.environ.get("KLING_SANDBOX_PORT") or 0)
+    seconds = float(os.environ.get("KLING_SANDBOX_SECONDS") or 8.0)
+    return start_sandbox(port=port, data_dir=Path(data_dir) / "sandbox", progress="wall", seconds=seconds)
 
 
 def get_sandbox(settings: Settings) -> Any:

@@ -1,0 +1,89 @@
+"""Uploads to the sandbox's file host by stream, base64 and URL, with the typed result."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from PIL import Image
+
+from lib.client import KieClient
+from lib.errors import KieApiError, KieError
+from lib.uploads import BASE64_MAX_BYTES, _MultipartStream, choose_method, clean_upload_path, upload_file
+
+
+def png_bytes(w: int = 320, h: int = 320) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), (200, 40, 90)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("method", ["auto", "stream", "base64"])
+def test_local_file_upload_returns_typed_result(client, method: str) -> None:
+    data = png_bytes()
+    up = upload_file(client, io.BytesIO(data), file_name="cat.png", upload_path="/elements/cat/", method=method)
+    assert up.method == ("stream" if method == "auto" else method)
+    assert up.size == len(data) and up.mime_type == "image/png"
+    assert up.expires_at - up.uploaded_at == timedelta(days=3)
+    assert "elements/cat" in up.file_path and up.download_url.startswith("http")
+    assert client.session.get(up.download_url, timeout=5).content == data
+
+
+def test_url_upload_of_a_hosted_file_and_refusal_of_a_foreign_one(client) -> None:
+    first = upload_file(client, io.BytesIO(png_bytes()), file_name="a.png", upload_path="x")
+    again = upload_file(client, first.download_url, file_name="b.png", upload_path="x")
+    assert again.method == "url" and again.size == first.size
+    with pytest.raises(KieApiError) as err:
+        upload_file(client, "https://example.com/cat.png", file_name="c.png", upload_path="x")
+    assert err.value.code == 400
+
+
+def test_base64_refuses_over_10_mb_before_sending(client, sandbox) -> None:
+    big = io.BytesIO(b"\0" * (BASE64_MAX_BYTES + 1))
+    with pytest.raises(KieError, match="at most 10 MB"):
+        upload_file(client, big, file_name="big.png", upload_path="x", method="base64")
+    assert sandbox.backend.state()["files"] == 0
+
+
+def test_upload_host_auth_failure_is_401(sandbox) -> None:
+    sandbox.backend.configure(required_key="right")
+    wrong = KieClient("wrong", sandbox.base_url, sandbox.base_url)
+    with pytest.raises(KieApiError) as err:
+        upload_file(wrong, io.BytesIO(png_bytes()), file_name="a.png", upload_path="x")
+    assert err.value.code == 401
+
+
+@pytest.mark.parametrize(("source", "method", "expected"), [
+    ("https://x/y.png", "auto", "url"), (io.BytesIO(b"x"), "auto", "stream"), (io.BytesIO(b"x"), "base64", "base64"),
+    (io.BytesIO(b"x"), "stream", "stream"), ("http://x/y.png", "url", "url"),
+])
+def test_method_choice(source, method: str, expected: str) -> None:
+    assert choose_method(source, method) == expected
+
+
+@pytest.mark.parametrize(("source", "method"), [("https://x/y", "stream"), (io.BytesIO(b"x"), "url")])
+def test_impossible_method_is_refused_with_a_fix(source, method: str) -> None:
+    with pytest.raises(KieError) as err:
+        choose_method(source, method)
+    assert "Choose" in err.value.fix
+
+
+def test_non_http_url_is_refused(client) -> None:
+    with pytest.raises(KieError, match="not an http"):
+        upload_file(client, "file:///etc/passwd", file_name="p", upload_path="x")
+
+
+@pytest.mark.parametrize(("raw", "clean"), [("/a/b/", "a/b"), ("a//b", "a/b"), ("", "kling-studio"), ("a b", "a-b")])
+def test_upload_path_is_cleaned(raw: str, clean: str) -> None:
+    assert clean_upload_path(raw) == clean
+
+
+def test_multipart_stream_length_matches_its_bytes_and_reads_in_chunks() -> None:
+    payload = b"a" * (600 * 1024)
+    src = io.BytesIO(payload)
+    body = _MultipartStream(src, 'we"ird.mp4', {"uploadPath": "p"})
+    chunks = list(body)
+    assert sum(map(len, chunks)) == body.length
+    assert max(len(c) for c in chunks) <= 256 * 1024  # never the whole file in one piece
+    assert b'filename="we_ird.mp4"' in chunks[0]
