@@ -109,8 +109,16 @@ def current_balance(ctx: AppContext) -> Decimal | None:
     return st.session_state.get("settings_balance")
 
 
+NAV = (("streamlit_app.py", "Home", "🏠"), ("pages/1_Elements.py", "Elements", "🧩"),
+       ("pages/2_Compose.py", "Compose", "✍️"), ("pages/3_History.py", "History", "🗂️"))
+
+
 def _sidebar(ctx: AppContext) -> None:
     with st.sidebar:
+        st.markdown("### 🎬 Kling Studio")
+        for path, label, icon in NAV:
+            st.page_link(path, label=label, icon=icon)
+        st.divider()
         if ctx.settings.sandbox:
             st.success("**Sandbox mode** — an offline KIE on this machine. Nothing is spent; no API key needed.",
                        icon="🧪")
