@@ -189,6 +189,15 @@ def get_ledger(ctx: AppContext) -> Any:
     return _ledger_for(str(ctx.settings.data_dir.resolve()))
 
 
+def service_now(ctx: AppContext) -> Any:
+    """'Now' as the file host sees it: the sandbox's own clock (which tests and demos can advance) or real UTC."""
+    from datetime import UTC, datetime
+
+    if ctx.sandbox is not None:
+        return datetime.fromtimestamp(ctx.sandbox.backend.now(), UTC)
+    return datetime.now(UTC)
+
+
 def get_library(ctx: AppContext) -> Any:
     """The element library of this data folder."""
     from lib.elements import ElementLibrary

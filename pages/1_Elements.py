@@ -1,10 +1,398 @@
-"""Elements page."""
+"""Elements page: reusable characters and objects (@name), kept working past KIE's 3-day upload expiry."""
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
 import streamlit as st
 
-from lib.ui import setup_page
+from lib.elements import (
+    Element,
+    ElementError,
+    ElementLibrary,
+    UploadStatus,
+    count_problems,
+    needs_upload,
+    url_media,
+)
+from lib.media import check_media
+from lib.ui import AppContext, get_library, get_uploader, setup_page
+from lib.uploads import METHOD_HELP
 
-ctx = setup_page("Elements", "🧩")
-st.title("🧩 Elements")
+METHOD_LABELS = {"auto": "Auto", "stream": "Stream", "base64": "Base64", "url": "URL"}
+BADGE_COLORS = {"uploaded": "green", "expires soon": "orange", "expired": "red", "not uploaded": "gray",
+                "failed": "red"}
+# Plain keys hold what the user typed (they survive page switches); widget keys are re-seeded from them.
+FIELDS = {"elements_name": "elements_name_field", "elements_description": "elements_description_field",
+          "elements_urls": "elements_urls_field", "elements_method": "elements_method_field"}
+DEFAULTS: dict[str, Any] = {"elements_name": "", "elements_description": "", "elements_urls": "",
+                            "elements_method": "auto", "elements_editing": None, "elements_confirm_delete": None,
+                            "elements_flash": [], "elements_files_nonce": 0, "elements_import_nonce": 0,
+                            "elements_reseed": False}
+CARDS_PER_ROW = 3
+THUMB_PX = 220
+
+
+# ---------------------------------------------------------------- state helpers
+
+def _init_state() -> None:
+    """Declare this page's keys once, then put the typed values back into the widgets when needed."""
+    ss = st.session_state
+    for key, value in DEFAULTS.items():
+        ss.setdefault(key, list(value) if isinstance(value, list) else value)
+    force, ss["elements_reseed"] = ss["elements_reseed"], False
+    for plain, field in FIELDS.items():
+        if force or field not in ss:
+            ss[field] = ss[plain]
+
+
+def _flash(level: str, text: str) -> None:
+    st.session_state["elements_flash"].append((level, text))
+
+
+def _show_flash() -> None:
+    for level, text in st.session_state["elements_flash"]:
+        getattr(st, level)(text)
+    st.session_state["elements_flash"] = []
+
+
+def _fill_form(editing: str | None, name: str = "", description: str = "") -> None:
+    """Point the form at an element (or a blank new one); also clears the picked files and URLs."""
+    st.session_state.update(elements_editing=editing, elements_name=name, elements_description=description,
+                            elements_urls="", elements_reseed=True, elements_confirm_delete=None)
+    st.session_state["elements_files_nonce"] += 1
+
+
+def _start_edit(element: Element) -> None:
+    _fill_form(element.id, element.name, element.description)
+
+
+def _now(ctx: AppContext) -> datetime:
+    """The clock uploads are judged by: the sandbox's own (tests and demos advance it) or the real one."""
+    if ctx.sandbox is not None:
+        return datetime.fromtimestamp(ctx.sandbox.backend.now(), timezone.utc)
+    return datetime.now(timezone.utc)
+
+
+def _library_method(method: str) -> str:
+    """The library sends web addresses by URL upload itself; 'url' means Auto for what it stores."""
+    return "auto" if method == "url" else method
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _thumbnail(path: str, mtime_ns: int) -> bytes:
+    """A small JPEG of a stored original, cached per file version, so reruns never resend large images."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image.thumbnail((THUMB_PX, THUMB_PX))
+        out = io.BytesIO()
+        image.convert("RGB").save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- uploading
+
+def _upload(ctx: AppContext, library: ElementLibrary, element: Element, method: str) -> Element:
+    """Upload the files the element needs, one progress step per file; failures stay on the element."""
+    now = _now(ctx)
+    pending = [m.file_name for m in element.media if needs_upload(m, now)]
+    if not pending:
+        return element
+    uploader, done = get_uploader(ctx), []
+    with st.status(f"Uploading {len(pending)} file(s) of @{element.name}…", expanded=True) as box:
+        bar = st.progress(0.0, text=f"0 of {len(pending)} files")
+
+        def tracked(source: Any, file_name: str, upload_path: str, method: str = "auto") -> Any:
+            st.write(f"⏫ {file_name}")
+            try:
+                return uploader(source, file_name=file_name, upload_path=upload_path, method=method)
+            finally:
+                done.append(file_name)
+                bar.progress(len(done) / len(pending), text=f"{len(done)} of {len(pending)} files")
+
+        updated = library.upload(element.id, tracked, method=_library_method(method), now=now)
+        status = library.status(updated, now)
+        box.update(label=f"@{updated.name}: {status.detail}",
+                   state="complete" if status.label == "uploaded" else "error")
+    return updated
+
+
+def _report(element: Element, status: UploadStatus) -> None:
+    if status.label == "uploaded":
+        _flash("success", f"@{element.name} is uploaded ({status.detail}).")
+    else:
+        _flash("warning", f"@{element.name} is saved as a draft — {status.detail}. Nothing you entered is lost: "
+                          "fix the problem, then press “Refresh upload” on its card.")
+
+
+def _refresh(ctx: AppContext, library: ElementLibrary, elements: Sequence[Element]) -> None:
+    """Re-upload every given element that is missing, failed, expired or expiring on KIE."""
+    now, method = _now(ctx), st.session_state["elements_method"]
+    stale = [e for e in elements if any(needs_upload(m, now) for m in e.media)]
+    if not stale:
+        _flash("info", "Every element is uploaded and fresh: nothing to refresh.")
+    for element in stale:
+        updated = _upload(ctx, library, element, method)
+        _report(updated, library.status(updated, _now(ctx)))
+    st.rerun()
+
+
+# ---------------------------------------------------------------- the library cards
+
+def _badge(status: UploadStatus) -> None:
+    text = f"uploaded · {status.detail}" if status.label == "uploaded" else status.label
+    if status.label == "expires soon" and status.hours_left is not None:
+        text = f"expires in {max(0, int(status.hours_left))} h"
+    st.badge(text, color=BADGE_COLORS.get(status.label, "gray"))
+    if status.label in ("failed", "expired", "expires soon", "not uploaded") and status.detail:
+        st.caption(status.detail)
+
+
+def _thumbnails(library: ElementLibrary, element: Element) -> None:
+    images, captions = [], []
+    for media in element.media:
+        path = library.local_file(media)
+        if path is not None and media.kind == "image":
+            images.append(_thumbnail(str(path), path.stat().st_mtime_ns))
+            captions.append(media.file_name)
+        elif path is not None:
+            st.video(str(path))
+        else:
+            st.caption(f"🔗 {media.file_name} (no local copy: {media.source_url or 'gone'})")
+    if images:
+        st.image(images, caption=captions, width=96)
+
+
+def _card(ctx: AppContext, library: ElementLibrary, element: Element, now: datetime) -> None:
+    status = library.status(element, now)
+    with st.container(border=True, key=f"elements_card_{element.id}"):
+        st.markdown(f"#### @{element.name}")
+        _badge(status)
+        count = len(element.media)
+        kind = f"{count} images" if element.kind == "images" else "1 video"
+        st.caption(f"{kind} · {element.description}")
+        _thumbnails(library, element)
+        _card_actions(ctx, library, element)
+
+
+def _card_actions(ctx: AppContext, library: ElementLibrary, element: Element) -> None:
+    eid = element.id
+    if st.session_state["elements_confirm_delete"] == eid:
+        st.warning(f"Delete @{element.name} and its {len(element.media)} stored original(s)? This cannot be undone.")
+        yes, no = st.columns(2)
+        if yes.button("Yes, delete", key=f"elements_delete_yes_{eid}", type="primary"):
+            library.delete(eid)
+            if st.session_state["elements_editing"] == eid:
+                _fill_form(None)
+            st.session_state["elements_confirm_delete"] = None
+            _flash("success", f"Deleted @{element.name}.")
+            st.rerun()
+        no.button("Cancel", key=f"elements_delete_no_{eid}",
+                  on_click=lambda: st.session_state.update(elements_confirm_delete=None))
+        return
+    if st.button("Use in Compose", key=f"elements_use_{eid}", type="primary", icon="➕", width="stretch",
+                 help=f"Adds @{element.name} to the Compose prompt and includes the element."):
+        st.session_state.setdefault("compose_pending_insert", []).append(element.name)
+        st.switch_page("pages/2_Compose.py")
+    edit, refresh = st.columns(2)
+    edit.button("Edit / rename", key=f"elements_edit_{eid}", on_click=_start_edit, args=(element,), width="stretch")
+    if refresh.button("Refresh upload", key=f"elements_refresh_{eid}", width="stretch",
+                      help="Re-upload files that are missing, failed, expired or expiring within 6 h."):
+        _refresh(ctx, library, [element])
+    dup, delete = st.columns(2)
+    if dup.button("Duplicate", key=f"elements_duplicate_{eid}", width="stretch"):
+        copy = library.duplicate(eid, now=_now(ctx))
+        _flash("success", f"Duplicated @{element.name} as @{copy.name}.")
+        st.rerun()
+    delete.button("Delete", key=f"elements_delete_{eid}", width="stretch",
+                  on_click=lambda: st.session_state.update(elements_confirm_delete=eid))
+
+
+def _library_section(ctx: AppContext, library: ElementLibrary, elements: list[Element]) -> None:
+    if not elements:
+        st.info("No elements yet. Create one below: a name, a description and 2–4 images or 1 video.")
+        return
+    now = _now(ctx)
+    bar = st.columns([2, 1, 1])
+    fresh = sum(1 for e in elements if library.status(e, now).label == "uploaded")
+    bar[0].markdown(f"**{len(elements)} element(s)**, {fresh} uploaded and fresh. KIE deletes uploads after "
+                    "3 days; the originals stay here, so “Refresh uploads” (or Compose, on submit) re-uploads them.")
+    if bar[1].button("Refresh all uploads", key="elements_refresh_all", icon="🔄"):
+        _refresh(ctx, library, elements)
+    bar[2].download_button("Export library (JSON)", data=library.export_json(), file_name="kling-elements.json",
+                           mime="application/json", key="elements_export", icon="⬇️")
+    for start in range(0, len(elements), CARDS_PER_ROW):
+        for column, element in zip(st.columns(CARDS_PER_ROW), elements[start:start + CARDS_PER_ROW], strict=False):
+            with column:
+                _card(ctx, library, element, now)
+
+
+# ---------------------------------------------------------------- the form
+
+def _name_field(library: ElementLibrary, editing: str | None) -> str:
+    ss = st.session_state
+    ss["elements_name"] = st.text_input(
+        "Name", key="elements_name_field", placeholder="e.g. ginger_cat", max_chars=60,
+        help="Used in prompts as @name. Letters, digits, _ and -; no spaces; unique in the library.")
+    name = ss["elements_name"]
+    if name:
+        problems = library.check_name(name, exclude_id=editing)
+        for problem in problems:
+            st.error(problem, icon="✏️")
+        if not problems:
+            st.caption(f"✅ `@{name}` is a valid, unused name.")
+    return name
+
+
+def _file_checks(files: Sequence[Any], kept_kinds: Sequence[str], urls: Sequence[str]) -> None:
+    """Each picked file checked by content (header reads only), plus the 2–4 images / 1 video rule."""
+    kinds = list(kept_kinds)
+    for file in files:
+        check = check_media(file.name, file)
+        if check.kind in ("image", "video"):
+            kinds.append(check.kind)
+        if check.ok:
+            size = f"{check.width}×{check.height} px, " if check.width else ""
+            st.caption(f"✅ {file.name}: {check.kind}, {size}{_size_text(check.size)}")
+        for problem in check.problems or ([] if check.ok else [f"{file.name}: not a JPG/PNG image or MP4/MOV video."]):
+            st.error(problem, icon="🚫")
+    for url in urls:
+        media, problems = url_media(url)
+        for problem in problems:
+            st.error(problem, icon="🔗")
+        if media:
+            kinds.append(media.kind)
+    if files or urls:
+        for problem in count_problems(kinds):
+            st.warning(problem)
+
+
+def _size_text(size: int) -> str:
+    return f"{size / 1048576:.1f} MB" if size >= 1048576 else f"{max(1, round(size / 1024))} KB"
+
+
+def _current_media(library: ElementLibrary, element: Element) -> list[str]:
+    """The element's files with thumbnails; returns the file names the user wants removed."""
+    st.markdown("**Current files**")
+    _thumbnails(library, element)
+    return st.multiselect("Remove files", [m.file_name for m in element.media], key="elements_remove_field",
+                          help="Removed when you save; add replacements below.")
+
+
+def _form(ctx: AppContext, library: ElementLibrary) -> None:
+    ss = st.session_state
+    element = library.get(ss["elements_editing"]) if ss["elements_editing"] else None
+    if ss["elements_editing"] and element is None:  # deleted elsewhere (another tab)
+        _fill_form(None)
+        st.rerun()
+    st.subheader(f"Edit @{element.name}" if element else "New element")
+    if element:
+        st.button("Cancel editing", key="elements_cancel_edit", on_click=_fill_form, args=(None,))
+    left, right = st.columns([1, 1])
+    with left:
+        name = _name_field(library, element.id if element else None)
+        ss["elements_description"] = st.text_area(
+            "Description", key="elements_description_field", height=100,
+            placeholder="e.g. a ginger cat with a white chest",
+            help="Sent to Kling with the reference files: say what the element is.")
+        method = st.radio("Upload method", list(METHOD_LABELS), format_func=METHOD_LABELS.get, horizontal=True,
+                          key="elements_method_field")
+        ss["elements_method"] = method
+        st.caption(METHOD_HELP)
+    with right:
+        remove = _current_media(library, element) if element else []
+        files = st.file_uploader(
+            "Reference files", accept_multiple_files=True, key=f"elements_files_{ss['elements_files_nonce']}",
+            help="2–4 images (JPG/PNG, at least 300×300 px, at most 10 MB) or 1 video (MP4/MOV, at most 50 MB). "
+                 "Drag and drop works.") or []
+        ss["elements_urls"] = st.text_area("…or web addresses, one per line", key="elements_urls_field", height=80,
+                                           placeholder="https://example.com/cat-front.jpg")
+        urls = [line.strip() for line in ss["elements_urls"].splitlines() if line.strip()]
+        kept = [m.kind for m in element.media if m.file_name not in remove] if element else []
+        _file_checks(files, kept, urls)
+    label = "Save changes and upload" if element else "Save and upload"
+    if st.button(label, key="elements_save", type="primary", icon="💾"):
+        _save(ctx, library, element, name, files, urls, remove)
+
+
+def _save(ctx: AppContext, library: ElementLibrary, element: Element | None, name: str, files: Sequence[Any],
+          urls: list[str], remove: list[str]) -> None:
+    """Save (create or update), then upload; validation problems keep everything in the form."""
+    ss, now = st.session_state, _now(ctx)
+    if ss["elements_method"] == "url" and files:
+        st.error("URL upload only sends web addresses: choose Auto, Stream or Base64 for the local files.")
+        return
+    picked = [(file.name, file) for file in files]
+    try:
+        if element:
+            saved = library.update(element.id, name=name, description=ss["elements_description"], add_files=picked,
+                                   add_urls=urls, remove_media=remove, now=now)
+        else:
+            saved = library.create(name, ss["elements_description"], picked, urls, now=now)
+    except ElementError as exc:
+        for problem in exc.problems:
+            st.error(problem)
+        return
+    uploaded = _upload(ctx, library, saved, ss["elements_method"])
+    status = library.status(uploaded, _now(ctx))
+    _report(uploaded, status)
+    if status.label == "uploaded":
+        _fill_form(None)
+    else:
+        _start_edit(uploaded)  # the draft stays in the form, ready to fix
+    st.rerun()
+
+
+# ---------------------------------------------------------------- import
+
+def _import_section(library: ElementLibrary) -> None:
+    with st.expander("Import elements from JSON"):
+        st.caption("An export from this page or a `kling_elements` list. Good entries are added; bad ones are "
+                   "reported by name. Imported files are re-uploaded from their web addresses on refresh.")
+        source = st.file_uploader("Library JSON", key=f"elements_import_{st.session_state['elements_import_nonce']}")
+        if st.button("Import", key="elements_import_go", disabled=source is None) and source is not None:
+            try:
+                result = library.import_json(source.getvalue())
+            except ElementError as exc:
+                for problem in exc.problems:
+                    st.error(f"{source.name}: {problem} Nothing was changed.")
+                return
+            if result.added:
+                _flash("success", f"Imported {len(result.added)} element(s): "
+                                  + ", ".join(f"@{n}" for n in result.added) + ".")
+            for label, reason in result.bad:
+                shown = f"@{label}" if isinstance(label, str) else f"Entry {label}"
+                _flash("error", f"Not imported — {shown}: {reason}")
+            st.session_state["elements_import_nonce"] += 1
+            st.rerun()
+
+
+# ---------------------------------------------------------------- page
+
+def main() -> None:
+    ctx = setup_page("Elements", "🧩")
+    _init_state()
+    st.title("🧩 Elements")
+    st.caption("Reusable characters and objects: a name, a description and 2–4 reference images or one video, "
+               "used in prompts as `@name`. Originals are kept in the data folder, so elements keep working after "
+               "KIE deletes uploads (3 days).")
+    library = get_library(ctx)
+    _show_flash()
+    try:
+        elements = library.list()
+    except ElementError as exc:
+        for problem in exc.problems:
+            st.error(problem)
+        st.stop()
+    _library_section(ctx, library, elements)
+    st.divider()
+    _form(ctx, library)
+    st.divider()
+    _import_section(library)
+
+
+main()

@@ -1,0 +1,389 @@
+"""AppTest: the Elements page creates, edits, deletes, checks, uploads and re-uploads elements (sandbox mode)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from lib.elements import ElementLibrary
+
+PAGE = "pages/1_Elements.py"
+ROOT = Path(__file__).resolve().parents[1]
+THREE_DAYS_S = 3 * 24 * 3600
+
+
+# ---------------------------------------------------------------- generated media
+
+def png(side: int = 400, color: tuple[int, int, int] = (200, 120, 40), height: int | None = None) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (side, height or side), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def noise_png(min_bytes: int) -> bytes:
+    """A real PNG of random pixels (incompressible), at least `min_bytes` long."""
+    side = int((min_bytes / 3) ** 0.5) + 16
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, "PNG", compress_level=0)
+    assert len(out.getvalue()) >= min_bytes
+    return out.getvalue()
+
+
+def gif() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (400, 400), (0, 90, 200)).save(out, "GIF")
+    return out.getvalue()
+
+
+def mp4() -> bytes:
+    """A real one-second H.264 MP4 made with PyAV."""
+    import av
+
+    out = io.BytesIO()
+    with av.open(out, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for i in range(8):
+            frame = av.VideoFrame.from_image(Image.new("RGB", (64, 64), (i * 30, 80, 160)))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+def two_pngs() -> list[tuple[str, bytes, str]]:
+    return [("front.png", png(color=(220, 90, 30)), "image/png"), ("side.png", png(color=(30, 160, 90)), "image/png")]
+
+
+# ---------------------------------------------------------------- app helpers
+
+@pytest.fixture
+def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A fresh data folder; the app's in-process sandbox for it is stopped afterwards."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("KLING_STUDIO_DATA", str(data))
+    yield data
+    from lib.settings import load_settings
+    from lib.ui import get_sandbox
+
+    if (data / "sandbox").exists():
+        get_sandbox(load_settings({}, None)).stop()
+    st.cache_resource.clear()
+
+
+def open_page(data_dir: Path) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def app_sandbox(data_dir: Path):
+    """The sandbox the app started for this data folder (same process, same st.cache_resource)."""
+    from lib.settings import load_settings
+    from lib.ui import get_sandbox
+
+    return get_sandbox(load_settings({}, None))
+
+
+def uploader(at: AppTest, label: str = "Reference files"):
+    return next(u for u in at.file_uploader if u.label == label)
+
+
+def fill(at: AppTest, name: str | None = None, description: str | None = None,
+         files: list[tuple[str, bytes, str]] | None = None, urls: str | None = None) -> AppTest:
+    if name is not None:
+        at.text_input(key="elements_name_field").set_value(name)
+    if description is not None:
+        at.text_area(key="elements_description_field").set_value(description)
+    if urls is not None:
+        at.text_area(key="elements_urls_field").set_value(urls)
+    if files is not None:
+        uploader(at).set_value(files)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def save(at: AppTest) -> AppTest:
+    at.button(key="elements_save").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest, *kinds: str) -> str:
+    return "\n".join(str(e.value) for kind in kinds for e in getattr(at, kind))
+
+
+def create(at: AppTest, name: str = "ginger_cat", description: str = "a ginger cat") -> AppTest:
+    return save(fill(at, name, description, two_pngs()))
+
+
+def card_button(at: AppTest, action: str, data_dir: Path, name: str):
+    element = ElementLibrary(data_dir).by_name(name)
+    assert element is not None
+    return at.button(key=f"elements_{action}_{element.id}")
+
+
+# ---------------------------------------------------------------- create, edit, duplicate, delete
+
+def test_create_saves_uploads_and_shows_a_card(data_dir: Path) -> None:
+    at = create(open_page(data_dir))
+    [element] = ElementLibrary(data_dir).list()
+    assert (element.name, element.description, element.kind) == ("ginger_cat", "a ginger cat", "images")
+    assert all(m.kie_url and m.kie_url.startswith("http://127.0.0.1") for m in element.media)
+    assert all(Path(m.local_path).is_file() for m in element.media)  # originals kept locally
+    assert "@ginger_cat is uploaded" in texts(at, "success")
+    assert "@ginger_cat" in texts(at, "markdown")
+    assert ":green-badge[uploaded · expires in 71 h]" in texts(at, "markdown")
+    [thumbnails] = at.get("image")  # one st.image call per card, from the local originals
+    assert [img.caption for img in thumbnails.proto.imgs] == ["front.png", "side.png"]
+    # the form is empty again, ready for the next element
+    assert at.session_state["elements_name"] == "" and at.text_input(key="elements_name_field").value == ""
+
+
+def test_edit_renames_and_keeps_the_uploads(data_dir: Path) -> None:
+    at = create(open_page(data_dir))
+    before = ElementLibrary(data_dir).by_name("ginger_cat")
+    card_button(at, "edit", data_dir, "ginger_cat").click().run()
+    assert "Edit @ginger_cat" in texts(at, "subheader")
+    assert at.text_input(key="elements_name_field").value == "ginger_cat"
+    assert at.text_area(key="elements_description_field").value == "a ginger cat"
+    save(fill(at, name="tabby", description="a tabby cat"))
+    after = ElementLibrary(data_dir).get(before.id)
+    assert (after.name, after.description) == ("tabby", "a tabby cat")
+    assert [m.kie_url for m in after.media] == [m.kie_url for m in before.media]
+    assert ElementLibrary(data_dir).by_name("ginger_cat") is None
+
+
+def test_edit_removes_and_adds_files(data_dir: Path) -> None:
+    at = create(open_page(data_dir))
+    card_button(at, "edit", data_dir, "ginger_cat").click().run()
+    at.multiselect(key="elements_remove_field").set_value(["side.png"])
+    save(fill(at, files=[("back.png", png(color=(9, 9, 9)), "image/png")]))
+    element = ElementLibrary(data_dir).by_name("ginger_cat")
+    assert [m.file_name for m in element.media] == ["front.png", "back.png"]
+    assert all(m.kie_url for m in element.media)
+
+
+def test_duplicate_copies_files_under_a_new_name(data_dir: Path) -> None:
+    at = create(open_page(data_dir))
+    card_button(at, "duplicate", data_dir, "ginger_cat").click().run()
+    copy = ElementLibrary(data_dir).by_name("ginger_cat_copy")
+    assert copy is not None and "Duplicated @ginger_cat as @ginger_cat_copy" in texts(at, "success")
+    assert all(Path(m.local_path).is_file() for m in copy.media)
+
+
+def test_delete_asks_first(data_dir: Path) -> None:
+    at = create(open_page(data_dir))
+    element = ElementLibrary(data_dir).by_name("ginger_cat")
+    card_button(at, "delete", data_dir, "ginger_cat").click().run()
+    assert "cannot be undone" in texts(at, "warning")
+    at.button(key=f"elements_delete_no_{element.id}").click().run()
+    assert ElementLibrary(data_dir).get(element.id) is not None and "cannot be undone" not in texts(at, "warning")
+    card_button(at, "delete", data_dir, "ginger_cat").click().run()
+    at.button(key=f"elements_delete_yes_{element.id}").click().run()
+    assert ElementLibrary(data_dir).list() == []
+    assert not (data_dir / "elements" / "files" / element.id).exists()
+    assert "Deleted @ginger_cat" in texts(at, "success")
+
+
+def test_use_in_compose_queues_the_name_and_switches_page(data_dir: Path) -> None:
+    at = create(open_page(data_dir))
+    card_button(at, "use", data_dir, "ginger_cat").click().run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["✍️ Compose"]
+    # Compose consumed the queued name: @name is in its prompt and the element is included
+    assert at.session_state["compose_pending_insert"] == []
+    assert at.session_state["compose_prompt"].endswith("@ginger_cat")
+    assert "ginger_cat" in at.session_state["compose_elements"]
+
+
+def test_plain_reruns_make_no_network_calls(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lib.client import KieClient
+
+    at = create(open_page(data_dir))
+    calls: list[str] = []
+    real = KieClient.request
+
+    def counting(self, method: str, url: str, **kwargs):
+        calls.append(f"{method} {url}")
+        return real(self, method, url, **kwargs)
+
+    monkeypatch.setattr(KieClient, "request", counting)
+    for _ in range(3):
+        at.run()
+    fill(at, name="typing_more", description="and more")
+    assert calls == [] and not at.exception
+    assert ":green-badge[uploaded · expires in 71 h]" in texts(at, "markdown")
+
+
+# ---------------------------------------------------------------- validation messages
+
+MIX = [("front.png", png(), "image/png"), ("clip.mp4", mp4(), "video/mp4")]
+CASES = [
+    ("small_image", "cat", [("tiny.png", png(299), "image/png"), ("ok.png", png(), "image/png")],
+     "tiny.png is 299×299 px; elements need at least 300×300 px"),
+    ("large_file", "cat", [("huge.png", noise_png(11 * 1024 * 1024), "image/png"), ("ok.png", png(), "image/png")],
+     "images may be at most 10 MB"),
+    ("gif_named_png", "cat", [("fake.png", gif(), "image/png"), ("ok.png", png(), "image/png")],
+     "fake.png is a GIF, not a JPG or PNG"),
+    ("one_image", "cat", [("only.png", png(), "image/png")], "Only 1 image: add 1–3 more"),
+    ("image_video_mix", "cat", MIX, "An element takes images or one video, not both"),
+    ("bad_name", "my cat", two_pngs(), "Name 'my cat' has a space"),
+    ("lookalike_name", "саt", two_pngs(), "looks like the Latin 'c'"),
+    ("duplicate_name", "Existing", two_pngs(), "An element named 'existing' already exists"),
+]
+
+
+@pytest.mark.parametrize(("case", "name", "files", "message"), CASES, ids=[c[0] for c in CASES])
+def test_each_problem_is_shown_and_nothing_is_saved(data_dir: Path, case: str, name: str,
+                                                    files: list, message: str) -> None:
+    library = ElementLibrary(data_dir)
+    library.create("existing", "already here", [("a.png", png()), ("b.png", png())])
+    at = fill(open_page(data_dir), name, "a cat", files)
+    assert message in texts(at, "error", "warning"), "shown as soon as the name/files are entered"
+    save(at)
+    assert message in texts(at, "error")
+    assert [e.name for e in ElementLibrary(data_dir).list()] == ["existing"]
+    # what the user typed is still there to fix
+    assert at.session_state["elements_name"] == name and at.session_state["elements_description"] == "a cat"
+    assert [f.name for f in uploader(at).value] == [f[0] for f in files]
+
+
+def test_a_video_element_is_accepted(data_dir: Path) -> None:
+    at = save(fill(open_page(data_dir), "spin", "a spinning top", [("clip.mp4", mp4(), "video/mp4")]))
+    element = ElementLibrary(data_dir).by_name("spin")
+    assert element.kind == "video" and element.media[0].kie_url
+    assert at.get("video"), "the card previews the local original"
+
+
+def test_url_method_refuses_local_files(data_dir: Path) -> None:
+    at = fill(open_page(data_dir), "cat", "a cat", two_pngs())
+    at.radio(key="elements_method_field").set_value("url").run()
+    save(at)
+    assert "URL upload only sends web addresses" in texts(at, "error")
+    assert ElementLibrary(data_dir).list() == []
+
+
+@pytest.mark.parametrize("method", ["stream", "base64"])
+def test_forced_upload_method_is_used(data_dir: Path, method: str) -> None:
+    at = open_page(data_dir)
+    at.radio(key="elements_method_field").set_value(method).run()
+    create(at)
+    assert {m.upload_method for m in ElementLibrary(data_dir).by_name("ginger_cat").media} == {method}
+    assert "Auto:" in texts(at, "caption"), "Auto is explained next to the choice"
+
+
+# ---------------------------------------------------------------- drafts and typed values survive
+
+def test_failed_upload_keeps_a_draft_with_its_error(data_dir: Path) -> None:
+    at = open_page(data_dir)
+    app_sandbox(data_dir).backend.configure(max_upload_bytes=200)
+    create(at)
+    element = ElementLibrary(data_dir).by_name("ginger_cat")
+    assert element is not None and all(m.upload_error and not m.kie_url for m in element.media)
+    assert "saved as a draft" in texts(at, "warning") and "byte limit" in texts(at, "warning")
+    assert "failed" in texts(at, "markdown")
+    assert at.session_state["elements_editing"] == element.id
+    assert at.text_input(key="elements_name_field").value == "ginger_cat"
+    # once the host accepts files again, refreshing the card fixes the draft
+    app_sandbox(data_dir).backend.configure(max_upload_bytes=100 * 1024 * 1024)
+    card_button(at, "refresh", data_dir, "ginger_cat").click().run()
+    assert ElementLibrary(data_dir).status(ElementLibrary(data_dir).get(element.id)).label == "uploaded"
+
+
+def test_typed_name_and_description_survive_a_page_switch(data_dir: Path) -> None:
+    at = fill(open_page(data_dir), "half_done", "still typing")
+    at.switch_page("pages/2_Compose.py").run()
+    at.switch_page(PAGE).run()
+    assert at.text_input(key="elements_name_field").value == "half_done"
+    assert at.text_area(key="elements_description_field").value == "still typing"
+
+
+# ---------------------------------------------------------------- expiry
+
+@pytest.mark.parametrize("button", ["card", "all"])
+def test_expired_element_is_reuploaded(data_dir: Path, button: str) -> None:
+    at = create(open_page(data_dir))
+    sandbox = app_sandbox(data_dir)
+    old = ElementLibrary(data_dir).by_name("ginger_cat")
+    assert requests.get(old.media[0].kie_url, timeout=5).status_code == 200
+    # advance the sandbox's clock through its control endpoint: no waiting
+    requests.post(f"{sandbox.base_url}/sandbox/clock", json={"advance": THREE_DAYS_S + 3600}, timeout=5)
+    at.run()
+    assert ":red-badge[expired]" in texts(at, "markdown")
+    assert requests.get(old.media[0].kie_url, timeout=5).status_code == 404, "KIE deleted the upload"
+    if button == "card":
+        card_button(at, "refresh", data_dir, "ginger_cat").click().run()
+    else:
+        at.button(key="elements_refresh_all").click().run()
+    new = ElementLibrary(data_dir).by_name("ginger_cat")
+    assert all(n.uploaded_at > o.uploaded_at for n, o in zip(new.media, old.media, strict=True))
+    assert all(requests.get(m.kie_url, timeout=5).status_code == 200 for m in new.media)
+    assert ":green-badge[uploaded · expires in 71 h]" in texts(at, "markdown")
+
+
+@pytest.mark.parametrize(("advance_h", "badge"), [
+    (0, ":green-badge[uploaded · expires in 71 h]"),
+    (60, ":green-badge[uploaded · expires in 11 h]"),
+    (68, ":orange-badge[expires in 3 h]"),
+    (73, ":red-badge[expired]"),
+])
+def test_badge_follows_the_sandbox_clock(data_dir: Path, advance_h: int, badge: str) -> None:
+    at = create(open_page(data_dir))
+    requests.post(f"{app_sandbox(data_dir).base_url}/sandbox/clock", json={"advance": advance_h * 3600}, timeout=5)
+    assert badge in texts(at.run(), "markdown")
+
+
+def test_refresh_all_with_everything_fresh_makes_no_upload(data_dir: Path) -> None:
+    at = create(open_page(data_dir))
+    files_before = app_sandbox(data_dir).backend.state()["files"]
+    at.button(key="elements_refresh_all").click().run()
+    assert "nothing to refresh" in texts(at, "info")
+    assert app_sandbox(data_dir).backend.state()["files"] == files_before
+
+
+# ---------------------------------------------------------------- export and import
+
+def _import(at: AppTest, name: str, data: bytes) -> AppTest:
+    uploader(at, "Library JSON").set_value((name, data, "application/json"))
+    at.run()
+    at.button(key="elements_import_go").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_export_then_import_reports_bad_entries_by_name(data_dir: Path, tmp_path: Path) -> None:
+    assert not open_page(data_dir).get("download_button"), "nothing to export yet"
+    source = ElementLibrary(tmp_path / "other")
+    source.create("dog", "a dog", urls=["https://example.com/dog1.jpg", "https://example.com/dog2.jpg"])
+    entries = json.loads(source.export_json())
+    entries.append({"name": "bad name", "description": "x", "element_input_urls": ["https://e.com/a.jpg"] * 2})
+    entries.append({"name": "lonely", "description": "one image", "element_input_urls": ["https://e.com/a.jpg"]})
+    at = _import(open_page(data_dir), "lib.json", json.dumps(entries).encode())
+    assert "Imported 1 element(s): @dog." in texts(at, "success")
+    errors = texts(at, "error")
+    assert "@bad name" in errors and "@lonely" in errors
+    assert [e.name for e in ElementLibrary(data_dir).list()] == ["dog"]
+    assert ":gray-badge[not uploaded]" in texts(at, "markdown"), "imported without KIE uploads yet"
+    [export] = at.get("download_button")
+    assert export.proto.label == "Export library (JSON)" and not export.proto.disabled
+
+
+def test_import_of_a_non_json_file_changes_nothing(data_dir: Path) -> None:
+    at = create(open_page(data_dir))
+    before = (data_dir / "elements" / "library.json").read_bytes()
+    at = _import(at, "photo.png", png())
+    assert "photo.png: This is not JSON" in texts(at, "error") and "Nothing was changed" in texts(at, "error")
+    assert (data_dir / "elements" / "library.json").read_bytes() == before
