@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import streamlit as st
@@ -19,7 +19,7 @@ from lib.elements import (
     url_media,
 )
 from lib.media import check_media
-from lib.ui import AppContext, get_library, get_uploader, setup_page
+from lib.ui import AppContext, get_library, get_uploader, service_now, setup_page
 from lib.uploads import METHOD_HELP
 
 METHOD_LABELS = {"auto": "Auto", "stream": "Stream", "base64": "Base64", "url": "URL"}
@@ -72,9 +72,7 @@ def _start_edit(element: Element) -> None:
 
 def _now(ctx: AppContext) -> datetime:
     """The clock uploads are judged by: the sandbox's own (tests and demos advance it) or the real one."""
-    if ctx.sandbox is not None:
-        return datetime.fromtimestamp(ctx.sandbox.backend.now(), timezone.utc)
-    return datetime.now(timezone.utc)
+    return service_now(ctx)
 
 
 def _library_method(method: str) -> str:
