@@ -1,0 +1,105 @@
+"""Submit and follow: the row is written before any query, nothing is created twice, results are archived."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib.client import KieClient
+from lib.errors import KieApiError, KieConnectionError, ValidationError
+from lib.history import Ledger
+from lib.tasks import RateLimiter, SubmitGuard, new_batch_id, refresh_task, submit_payload
+
+PAYLOAD = {"model": "kling-3.0/video",
+           "input": {"prompt": "A lighthouse at dusk, slow dolly in", "duration": "3", "mode": "std",
+                     "sound": False, "multi_shots": False, "aspect_ratio": "1:1"}}
+
+
+@pytest.fixture
+def ledger(tmp_path) -> Ledger:
+    return Ledger(tmp_path / "history.csv")
+
+
+def test_submit_writes_the_row_before_the_first_query(client, ledger, sandbox) -> None:
+    sub = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b-1")
+    assert sub.error is None and sub.row.state == "queued"
+    stored = ledger.get(sub.row.task_id)
+    assert stored is not None and stored.batch_id == "b-1" and stored.estimated_credits == 42
+    assert stored.payload == PAYLOAD and stored.last_checked_at is None
+
+
+def test_invalid_payload_raises_before_anything_is_sent(client, ledger, sandbox) -> None:
+    bad = {**PAYLOAD, "input": {**PAYLOAD["input"], "duration": "16"}}
+    with pytest.raises(ValidationError):
+        submit_payload(client, ledger, bad, origin="sandbox", batch_id="b")
+    assert sandbox.backend.state()["tasks"] == 0 and ledger.rows() == []
+
+
+def test_api_error_creates_no_row(client, ledger, sandbox) -> None:
+    sandbox.backend.configure(maintenance=True)
+    sub = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b")
+    assert isinstance(sub.error, KieApiError) and sub.error.code == 455 and sub.row is None
+    assert ledger.rows() == []
+
+
+def test_dropped_connection_after_sending_is_recorded_as_unknown(client, ledger, sandbox) -> None:
+    sandbox.backend.configure(drop_connection_once=1)
+    sub = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b")
+    assert isinstance(sub.error, KieConnectionError)
+    assert sub.row.state == "unknown" and "kie.ai/logs" in sub.row.fail_msg
+    assert [r.state for r in ledger.rows()] == ["unknown"]
+
+
+def test_refresh_follows_to_success_and_archives_the_video(client, ledger, sandbox, tmp_path) -> None:
+    sandbox.backend.configure(progress="queries", every_n=1)
+    row = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b").row
+    states = []
+    for _ in range(6):
+        row, err = refresh_task(client, ledger, row, data_dir=tmp_path, allow_private=True)
+        assert err is None
+        states.append(row.state)
+        if row.finished:
+            break
+    assert states[-1] == "succeeded" and "running" in states
+    assert row.local_video and (tmp_path / "videos").exists()
+    with open(row.local_video, "rb") as fh:
+        assert fh.read(12)[4:8] == b"ftyp"
+    assert row.result_url.endswith(".mp4") and row.credits_consumed == 42
+
+
+def test_refresh_records_failure_reason(client, ledger, sandbox, tmp_path) -> None:
+    sandbox.backend.configure(fail_next_task=1)
+    row = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b").row
+    row, _ = refresh_task(client, ledger, row, data_dir=tmp_path, allow_private=True)
+    assert row.state == "failed" and row.fail_code == "501" and row.fail_msg
+
+
+def test_query_error_keeps_the_task_unfinished(ledger, sandbox, tmp_path) -> None:
+    good = KieClient("k", sandbox.base_url, sandbox.base_url)
+    row = submit_payload(good, ledger, PAYLOAD, origin="sandbox", batch_id="b").row
+    dead = KieClient("k", "http://127.0.0.1:9", "http://127.0.0.1:9", timeout=(0.5, 0.5))
+    row2, err = refresh_task(dead, ledger, row, data_dir=tmp_path, allow_private=True)
+    assert err is not None and row2.state == "queued" and row2.last_checked_at is not None
+
+
+def test_submit_guard_claims_a_click_once() -> None:
+    guard = SubmitGuard()
+    assert guard.claim("click-1") and not guard.claim("click-1") and guard.claim("click-2")
+
+
+def test_rate_limiter_keeps_20_per_10_seconds_without_real_sleep() -> None:
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        now[0] += s
+
+    limiter = RateLimiter(clock=lambda: now[0], sleep=sleep)
+    for _ in range(20):
+        assert limiter.wait_turn() == 0
+    assert limiter.wait_turn() == pytest.approx(10.0)
+    assert slept == [pytest.approx(10.0)]
+
+
+def test_batch_ids_are_unique() -> None:
+    assert len({new_batch_id() for _ in range(100)}) == 100
