@@ -233,6 +233,20 @@ def allow_private_results(ctx: AppContext) -> bool:
     return addr.is_loopback or addr.is_private
 
 
+@st.cache_resource(show_spinner=False)
+def _rate_limiter_for(account: str) -> Any:
+    from lib.tasks import RateLimiter
+
+    return RateLimiter()
+
+
+def get_rate_limiter(ctx: AppContext) -> Any:
+    """KIE's 20-creates-per-10-s limit is per account, so every session with the same key shares one limiter.
+    Keyed by a hash of the key: the key itself is never cached."""
+    account = hashlib.sha256(f"{ctx.client.auth_headers()}|{ctx.client.api_base}".encode()).hexdigest()
+    return _rate_limiter_for(account)
+
+
 FOLLOW_TICK_S = 2.0
 FOLLOW_MAX_PER_TICK = 20
 

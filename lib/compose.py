@@ -1,0 +1,566 @@
+"""The Compose form as plain Python: session-state form → Job → payload, variants, drafts, snippets, submit."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import logging
+import os
+import pprint
+import re
+import shlex
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lib import rules
+from lib.errors import DEFAULT_FIX, FIXES, KieError, ValidationError
+from lib.jobs import ElementSpec, Job, Shot, referenced_names
+from lib.validation import Problem
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 20
+FRAME_UPLOAD_PATH = "kling-studio/frames"
+PENDING_HOST = "https://pending-upload.invalid"  # placeholder shown until an element is uploaded at submit
+CREATE_PATH = "/api/v1/jobs/createTask"
+DRAFTS_FILE = "drafts.json"
+
+# Every field a person fills in; drafts store exactly these. Each lives in a plain session-state key.
+FORM_DEFAULTS: dict[str, Any] = {
+    "compose_prompt": "",
+    "compose_multi": False,
+    "compose_shots": [],
+    "compose_duration": rules.DEFAULT_DURATION,
+    "compose_mode": "std",
+    "compose_sound": False,
+    "compose_aspect": "16:9",
+    "compose_first_source": "none",
+    "compose_first_url": "",
+    "compose_first_upload": None,
+    "compose_last_source": "none",
+    "compose_last_url": "",
+    "compose_last_upload": None,
+    "compose_elements": [],
+    "compose_cfg_on": False,
+    "compose_cfg_scale": 0.5,
+    "compose_callback": "",
+    "compose_takes": 1,
+    "compose_grid_modes": [],
+    "compose_grid_sounds": [],
+    "compose_prompt_variants": "",
+    "compose_limit": 0,
+    "compose_active_shot": 0,
+}
+FRAME_SOURCES = ("none", "upload", "url")
+
+
+def new_shot(prompt: str = "", duration: int = 3) -> dict[str, Any]:
+    """A shot as the form keeps it (the id keeps its widgets stable when shots are reordered)."""
+    return {"id": uuid.uuid4().hex[:8], "prompt": prompt, "duration": int(duration)}
+
+
+def default_form() -> dict[str, Any]:
+    """A fresh copy of every form field's default."""
+    return copy.deepcopy(FORM_DEFAULTS)
+
+
+def form_of(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The form fields out of session state (defaults for anything missing)."""
+    return {key: copy.deepcopy(state.get(key, default)) for key, default in FORM_DEFAULTS.items()}
+
+
+# ---------------------------------------------------------------- shots
+
+def set_multi(form: dict[str, Any], on: bool) -> None:
+    """Switch multi-shot; the first switch seeds one shot from the prompt and duration."""
+    form["compose_multi"] = on
+    if on and not form["compose_shots"]:
+        form["compose_shots"] = [new_shot(form["compose_prompt"], min(form["compose_duration"], rules.SHOT_DURATION_MAX))]
+
+
+def add_shot(form: dict[str, Any]) -> bool:
+    """Append an empty 3 s shot; False when the 5-shot limit is reached."""
+    if len(form["compose_shots"]) >= rules.SHOTS_MAX:
+        return False
+    form["compose_shots"].append(new_shot())
+    return True
+
+
+def remove_shot(form: dict[str, Any], index: int) -> None:
+    """Remove one shot by position."""
+    if 0 <= index < len(form["compose_shots"]):
+        del form["compose_shots"][index]
+    form["compose_active_shot"] = min(form["compose_active_shot"], max(0, len(form["compose_shots"]) - 1))
+
+
+def move_shot(form: dict[str, Any], index: int, step: int) -> None:
+    """Move a shot up (-1) or down (+1); out-of-range moves do nothing."""
+    shots, target = form["compose_shots"], index + step
+    if 0 <= index < len(shots) and 0 <= target < len(shots):
+        shots[index], shots[target] = shots[target], shots[index]
+
+
+def timeline_html(shots: list[dict[str, Any]], total_max: int = rules.DURATION_MAX) -> str:
+    """A bar of each shot's length against the longest allowed video (red when the total is out of range)."""
+    total = sum(int(s["duration"]) for s in shots)
+    scale = max(total, total_max)
+    colours = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2")
+    cells = "".join(
+        f'<div title="Shot {i + 1}: {s["duration"]} s" style="width:{100 * int(s["duration"]) / scale:.2f}%;'
+        f'background:{colours[i % len(colours)]};color:white;text-align:center;font-size:0.8rem;'
+        f'overflow:hidden;white-space:nowrap">{i + 1} · {s["duration"]} s</div>'
+        for i, s in enumerate(shots))
+    ok = rules.DURATION_MIN <= total <= total_max
+    note = f"{total} s of {rules.DURATION_MIN}–{total_max} s" + ("" if ok else " — out of range")
+    return (f'<div style="display:flex;height:1.6rem;border:1px solid #999;border-radius:4px;overflow:hidden;'
+            f'background:#eee">{cells}</div><div style="font-size:0.8rem;color:{"#333" if ok else "#c00"}">'
+            f"Total {note}</div>")
+
+
+def insert_reference(form: dict[str, Any], name: str) -> None:
+    """Insert @name into the prompt (or the shot being edited) and include the element."""
+    ref = f"@{name}"
+    if form["compose_multi"] and form["compose_shots"]:
+        index = min(max(0, int(form["compose_active_shot"])), len(form["compose_shots"]) - 1)
+        shot = form["compose_shots"][index]
+        shot["prompt"] = _append(shot["prompt"], ref)
+    else:
+        form["compose_prompt"] = _append(form["compose_prompt"], ref)
+    if name not in form["compose_elements"]:
+        form["compose_elements"].append(name)
+
+
+def _append(text: str, ref: str) -> str:
+    return f"{text.rstrip()} {ref}".lstrip() if text.strip() else ref
+
+
+# ---------------------------------------------------------------- form → job
+
+def frame_url(form: Mapping[str, Any], which: str) -> str | None:
+    """The first/last frame URL the form points at, or None."""
+    source = form[f"compose_{which}_source"]
+    if source == "url":
+        return form[f"compose_{which}_url"].strip() or None
+    if source == "upload" and form[f"compose_{which}_upload"]:
+        return form[f"compose_{which}_upload"].get("url") or None
+    return None
+
+
+def form_elements(form: Mapping[str, Any]) -> list[str]:
+    """Element names the form uses: those chosen plus every @name in its prompts, in order."""
+    texts = [s["prompt"] for s in form["compose_shots"]] if form["compose_multi"] else [form["compose_prompt"]]
+    names = list(form["compose_elements"])
+    for text in texts:
+        names.extend(referenced_names(text))
+    return list(dict.fromkeys(names))
+
+
+def job_from_form(form: Mapping[str, Any], specs: Mapping[str, ElementSpec]) -> Job:
+    """The Job the form describes; elements come from `specs` (library elements by name)."""
+    multi = bool(form["compose_multi"])
+    first, last = frame_url(form, "first"), None if multi else frame_url(form, "last")
+    frames = tuple(u for u in (first, last) if u) if first else ()
+    callback = (form["compose_callback"] or "").strip()
+    return Job(
+        prompt=form["compose_prompt"],
+        multi_shots=multi,
+        shots=tuple(Shot(s["prompt"], int(s["duration"])) for s in form["compose_shots"]) if multi else (),
+        duration=int(form["compose_duration"]),
+        mode=form["compose_mode"],
+        sound=True if multi else bool(form["compose_sound"]),
+        aspect_ratio=None if first else form["compose_aspect"],
+        image_urls=frames,
+        elements=tuple(specs[n] for n in form_elements(form) if n in specs),
+        cfg_scale=float(form["compose_cfg_scale"]) if form["compose_cfg_on"] else None,
+        callback_url=callback or None,
+    )
+
+
+def form_problems(form: Mapping[str, Any], library_names: Iterable[str]) -> list[Problem]:
+    """Problems the payload cannot show: a last frame without a first, chosen elements not in the library."""
+    problems = []
+    if not form["compose_multi"] and frame_url(form, "last") and not frame_url(form, "first"):
+        problems.append(Problem("input.image_urls[1]", "A last frame needs a first frame: add a first frame "
+                                "or remove the last one.", rules.ERROR))
+    for which, index in (("first", 0), ("last", 1)):
+        upload = form[f"compose_{which}_upload"]
+        if form[f"compose_{which}_source"] == "upload" and upload and upload.get("problems"):
+            problems.extend(Problem(f"input.image_urls[{index}]", text, rules.ERROR) for text in upload["problems"])
+    known = set(library_names)
+    for name in form["compose_elements"]:
+        if name not in known:
+            problems.append(Problem("input.kling_elements", f"Element '{name}' is no longer in the library: "
+                                    f"recreate it on the Elements page or remove @{name}.", rules.ERROR))
+    return problems
+
+
+def preview_specs(elements: Iterable[Any]) -> tuple[dict[str, ElementSpec], list[str]]:
+    """ElementSpecs from library elements for previewing, and the names whose files upload only at submit."""
+    specs, pending = {}, []
+    for element in elements:
+        urls = []
+        for media in element.media:
+            urls.append(media.kie_url or f"{PENDING_HOST}/{element.name}/{media.file_name}")
+        if any(not m.kie_url for m in element.media):
+            pending.append(element.name)
+        video = element.kind == "video"
+        specs[element.name] = ElementSpec(element.name, element.description,
+                                          image_urls=() if video else tuple(urls),
+                                          video_urls=tuple(urls) if video else ())
+    return specs, pending
+
+
+# ---------------------------------------------------------------- problems → fields
+
+_SHOT_RE = re.compile(r"^input\.multi_prompt\[(\d+)\]")
+_FIELDS = {"callBackUrl": "callback", "input.prompt": "prompt", "input.duration": "duration", "input.mode": "mode",
+           "input.sound": "sound", "input.aspect_ratio": "aspect", "input.cfg_scale": "cfg",
+           "input.image_urls[0]": "first_frame", "input.image_urls[1]": "last_frame", "input.image_urls": "frames",
+           "input.kling_elements": "elements", "input.multi_prompt": "shots"}
+
+
+def field_of(path: str, multi: bool = False) -> str:
+    """The form field a problem path belongs to: prompt, shot0…shot4, shots, duration, mode, sound, aspect,
+    first_frame, last_frame, frames, elements, cfg, callback, or general."""
+    match = _SHOT_RE.match(path)
+    if match:
+        return f"shot{match.group(1)}"
+    for prefix, name in _FIELDS.items():
+        if path == prefix or path.startswith((prefix + ".", prefix + "[")):
+            return "shots" if multi and name == "duration" else name
+    return "general"
+
+
+def problems_by_field(problems: Iterable[Problem], multi: bool = False) -> dict[str, list[Problem]]:
+    """Problems grouped by the field they are shown next to."""
+    grouped: dict[str, list[Problem]] = {}
+    for problem in problems:
+        grouped.setdefault(field_of(problem.path, multi), []).append(problem)
+    return grouped
+
+
+# ---------------------------------------------------------------- variants and cost
+
+@dataclass(frozen=True)
+class Variant:
+    """One task of a batch: a label for people and the job to send."""
+
+    label: str
+    job: Job
+
+
+def variant_jobs(base: Job, *, takes: int = 1, modes: Iterable[str] = (), sounds: Iterable[bool] = (),
+                 prompts: Iterable[str] = ()) -> list[Variant]:
+    """The grid mode × sound × prompt, each repeated `takes` times; raises ValueError above 20 tasks.
+
+    Multi-shot keeps sound on and ignores prompt variants (each shot has its own prompt)."""
+    modes = list(dict.fromkeys(modes)) or [base.mode]
+    sounds = [True] if base.multi_shots else (list(dict.fromkeys(sounds)) or [base.sound])
+    extra = [p.strip() for p in prompts if p.strip()] if not base.multi_shots else []
+    texts = list(dict.fromkeys([base.prompt, *extra]))
+    count = len(modes) * len(sounds) * len(texts) * max(1, takes)
+    if count > MAX_BATCH:
+        raise ValueError(f"That is {count} tasks; a batch may have at most {MAX_BATCH}: "
+                         "pick fewer modes, sound options, prompt variants or takes.")
+    variants = []
+    for mode in modes:
+        for sound in sounds:
+            for p_index, text in enumerate(texts):
+                for take in range(max(1, takes)):
+                    parts = [mode, "sound on" if sound else "sound off"]
+                    parts += [f"prompt {p_index + 1}"] if len(texts) > 1 else []
+                    parts += [f"take {take + 1}"] if takes > 1 else []
+                    variants.append(Variant(" · ".join(parts), replace(base, mode=mode, sound=sound, prompt=text)))
+    return variants
+
+
+def batch_cost(payloads: Iterable[dict[str, Any]]) -> int | None:
+    """Total credits of a batch, or None while a payload cannot be priced (e.g. a bad duration)."""
+    from lib.pricing import estimate_credits
+
+    try:
+        return sum(estimate_credits(p) for p in payloads)
+    except (ValueError, TypeError):
+        return None
+
+
+def submit_label(count: int, credits: int | None) -> str:
+    """The submit button's text, with the cost of exactly what it sends."""
+    from lib.pricing import format_cost
+
+    what = "Submit" if count == 1 else f"Submit {count} tasks"
+    return f"{what} · {format_cost(credits)}" if credits is not None else f"{what} (fix the errors first)"
+
+
+def needs_confirmation(credits: int | None, balance: Any, limit: int) -> list[str]:
+    """Why this submit must be confirmed: over the balance or over the user's per-submit limit."""
+    reasons = []
+    if credits is None:
+        return reasons
+    if balance is not None and credits > balance:
+        reasons.append(f"It costs {credits:,} credits but the balance is {balance:,.2f}.")
+    if limit and credits > limit:
+        reasons.append(f"It costs {credits:,} credits, above your per-submit limit of {limit:,}.")
+    return reasons
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a submit would do, computed without sending anything."""
+
+    tasks: int
+    credits: int | None
+    errors: list[Problem]
+    warnings: list[Problem]
+    confirm: list[str]
+    pending_uploads: list[str]
+
+    def summary(self) -> str:
+        """One line for people."""
+        from lib.pricing import format_cost
+
+        if self.errors:
+            return f"Dry run: {len(self.errors)} error(s) would stop this submit. Nothing was sent."
+        cost = format_cost(self.credits) if self.credits is not None else "an unknown cost"
+        extra = f" Elements uploaded first: {', '.join(self.pending_uploads)}." if self.pending_uploads else ""
+        return f"Dry run OK: {self.tasks} task(s) for {cost}. Nothing was sent or spent.{extra}"
+
+
+def dry_run(payloads: list[dict[str, Any]], *, balance: Any, limit: int, extra: Iterable[Problem] = (),
+            pending_uploads: Iterable[str] = ()) -> DryRun:
+    """Validate every payload of a submit and price it; sends nothing."""
+    from lib.validation import validate_payload
+
+    problems = list(extra)
+    for payload in payloads:
+        problems.extend(p for p in validate_payload(payload) if p not in problems)
+    credits = batch_cost(payloads)
+    return DryRun(len(payloads), credits, [p for p in problems if p.level == rules.ERROR],
+                  [p for p in problems if p.level != rules.ERROR], needs_confirmation(credits, balance, limit),
+                  list(pending_uploads))
+
+
+# ---------------------------------------------------------------- snippets
+
+def curl_command(payload: dict[str, Any], api_base: str) -> str:
+    """The createTask call as cURL; the key stays in $KIE_API_KEY."""
+    body = json.dumps(payload, indent=2, ensure_ascii=False)
+    return (f"curl -X POST {shlex.quote(api_base.rstrip('/') + CREATE_PATH)} \\\n"
+            '  -H "Authorization: Bearer $KIE_API_KEY" \\\n'
+            "  -H 'Content-Type: application/json' \\\n"
+            f"  -d {shlex.quote(body)}")
+
+
+def python_snippet(payload: dict[str, Any], api_base: str) -> str:
+    """The createTask call as Python requests; the key is read from the environment."""
+    literal = pprint.pformat(payload, indent=2, width=100, sort_dicts=False)
+    return ("import os\n\nimport requests\n\n"
+            f"payload = {literal}\n\n"
+            f"resp = requests.post(\n    {api_base.rstrip('/') + CREATE_PATH!r},\n"
+            '    headers={"Authorization": "Bearer " + os.environ["KIE_API_KEY"]},\n'
+            "    json=payload,\n    timeout=30,\n)\n"
+            "body = resp.json()\n"
+            'print(body["code"], body.get("msg"), body.get("data"))\n')
+
+
+# ---------------------------------------------------------------- frames
+
+@dataclass(frozen=True)
+class FrameUpload:
+    """A frame image checked by lib.media and uploaded to KIE's file host (or why it was not)."""
+
+    name: str
+    sha: str
+    url: str | None = None
+    expires_at: str | None = None
+    problems: tuple[str, ...] = ()
+
+    def to_state(self) -> dict[str, Any]:
+        """The form's record of this upload."""
+        return {"name": self.name, "sha": self.sha, "url": self.url, "expires_at": self.expires_at,
+                "problems": list(self.problems)}
+
+
+def content_sha(data: bytes) -> str:
+    """A short content hash, so the same file is not uploaded twice."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def upload_frame(uploader: Callable[..., Any], name: str, data: bytes) -> FrameUpload:
+    """Check a frame image (JPG/PNG, ≤10 MB, complete) and upload it; failures come back as problems."""
+    from lib.media import check_image
+
+    sha = content_sha(data)
+    check = check_image(name, io.BytesIO(data), min_side=None)
+    if not check.ok:
+        return FrameUpload(name, sha, problems=check.problems)
+    try:
+        result = uploader(io.BytesIO(data), file_name=name, upload_path=FRAME_UPLOAD_PATH, method="auto")
+    except KieError as exc:
+        return FrameUpload(name, sha, problems=(f"{name} could not be uploaded: {exc.user_message()}",))
+    expires = getattr(result, "expires_at", None)
+    return FrameUpload(name, sha, url=str(result.download_url),
+                       expires_at=expires.isoformat() if isinstance(expires, datetime) else None)
+
+
+# ---------------------------------------------------------------- fork
+
+def form_from_job(job: Job, library_names: Iterable[str]) -> tuple[dict[str, Any], list[str]]:
+    """Form fields for a forked job, and the element names that are no longer in the library."""
+    form = default_form()
+    known = set(library_names)
+    names = list(dict.fromkeys([e.name for e in job.elements] + [n for t in job.prompts() for n in referenced_names(t)]))
+    frames = list(job.image_urls)
+    form.update({
+        "compose_prompt": job.prompt, "compose_multi": job.multi_shots,
+        "compose_shots": [new_shot(s.prompt, s.duration) for s in job.shots],
+        "compose_duration": min(max(job.duration, rules.DURATION_MIN), rules.DURATION_MAX),
+        "compose_mode": job.mode if job.mode in rules.MODES else "std", "compose_sound": job.sound,
+        "compose_aspect": job.aspect_ratio if job.aspect_ratio in rules.ASPECT_RATIOS else "16:9",
+        "compose_first_source": "url" if frames else "none", "compose_first_url": frames[0] if frames else "",
+        "compose_last_source": "url" if len(frames) > 1 else "none",
+        "compose_last_url": frames[1] if len(frames) > 1 else "",
+        "compose_elements": [n for n in names if n in known],
+        "compose_cfg_on": job.cfg_scale is not None,
+        "compose_cfg_scale": job.cfg_scale if job.cfg_scale is not None else 0.5,
+        "compose_callback": job.callback_url or "",
+    })
+    return form, [n for n in names if n not in known]
+
+
+# ---------------------------------------------------------------- drafts
+
+class DraftStore:
+    """Named form drafts in `<data_dir>/drafts.json`, written atomically."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.path = Path(data_dir) / DRAFTS_FILE
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        """Every draft by name; a broken file reads as empty (and is logged)."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("drafts file %s unreadable: %s", self.path, exc)
+            return {}
+        return {k: v for k, v in data.get("drafts", {}).items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+    def names(self) -> list[str]:
+        """Draft names, newest first."""
+        drafts = self.all()
+        return sorted(drafts, key=lambda n: drafts[n].get("saved_at", ""), reverse=True)
+
+    def save(self, name: str, form: Mapping[str, Any]) -> str:
+        """Save (or overwrite) a draft; returns the cleaned name. Raises ValueError for an empty name."""
+        name = " ".join(name.split())[:60]
+        if not name:
+            raise ValueError("Give the draft a name, e.g. 'beach run v2'.")
+        drafts = self.all()
+        fields = {k: copy.deepcopy(form[k]) for k in FORM_DEFAULTS if k in form}
+        drafts[name] = {"saved_at": datetime.now(UTC).isoformat(timespec="seconds"), "form": fields}
+        self._write(drafts)
+        return name
+
+    def load(self, name: str) -> dict[str, Any]:
+        """A draft's form fields (defaults filled in); KeyError when there is no such draft."""
+        saved = self.all()[name].get("form", {})
+        form = default_form()
+        form.update({k: v for k, v in saved.items() if k in FORM_DEFAULTS})
+        return form
+
+    def delete(self, name: str) -> None:
+        """Remove a draft (no error when it is already gone)."""
+        drafts = self.all()
+        if drafts.pop(name, None) is not None:
+            self._write(drafts)
+
+    def _write(self, drafts: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".drafts.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"version": 1, "drafts": drafts}, fh, indent=2, ensure_ascii=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+# ---------------------------------------------------------------- submit and follow
+
+@dataclass
+class BatchResult:
+    """What one submit click produced: created rows, and messages (with fixes) for what failed."""
+
+    batch_id: str
+    task_ids: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+
+
+def submit_variants(client: Any, ledger: Any, library: Any, uploader: Callable[..., Any], variants: list[Variant],
+                    *, origin: str, limiter: Any = None, batch_id: str | None = None,
+                    now: Any = None) -> BatchResult:
+    """Refresh the referenced elements, then create each variant once (ledger row first); stop at the first error."""
+    from lib.elements import ElementError, to_element_spec
+    from lib.jobs import build_payload
+    from lib.tasks import new_batch_id, submit_payload
+
+    result = BatchResult(batch_id or new_batch_id())
+    names = list(dict.fromkeys(n for v in variants for t in v.job.prompts() for n in referenced_names(t)))
+    try:
+        fresh = {e.name: to_element_spec(e) for e in library.ensure_fresh(names, uploader, now=now)} if names else {}
+    except ElementError as exc:
+        result.messages.extend(f"Elements not ready: {p}" for p in exc.problems)
+        return result
+    for variant in variants:
+        job = replace(variant.job, elements=tuple(fresh.values()))  # build_payload keeps only referenced ones
+        try:
+            sub = submit_payload(client, ledger, build_payload(job), origin=origin, batch_id=result.batch_id,
+                                 limiter=limiter)
+        except ValidationError as exc:
+            result.messages.append(f"{variant.label}: not sent — {exc}")
+            break
+        if sub.row is not None:
+            result.task_ids.append(sub.row.task_id)
+        if sub.error is not None:
+            result.messages.append(f"{variant.label}: {sub.error.user_message()}")
+            break
+    return result
+
+
+def failure_fix(fail_code: str | None) -> str:
+    """A plain fix for a task's failCode (KIE's codes; unknown codes get the generation-failed advice)."""
+    try:
+        return FIXES.get(int(str(fail_code)), FIXES[501])
+    except (TypeError, ValueError):
+        return FIXES.get(501, DEFAULT_FIX)
+
+
+def elapsed_s(row: Any, now: datetime | None = None) -> int:
+    """Seconds a task ran (to now while unfinished, to its last update once finished)."""
+    end = row.updated_at if row.finished and row.updated_at else (now or datetime.now(UTC))
+    return max(0, int((end - row.created_at).total_seconds()))
+
+
+def followed_rows(ledger: Any, task_ids: Iterable[str]) -> list[Any]:
+    """The ledger rows of the followed tasks, newest first (ids not in the ledger are skipped)."""
+    rows = [row for task_id in dict.fromkeys(task_ids) if (row := ledger.get(task_id)) is not None]
+    return sorted(rows, key=lambda r: r.created_at, reverse=True)
+
+
+def video_source(row: Any) -> str | None:
+    """Where to play a finished task from: the local archive when present, else KIE's result URL."""
+    if row.local_video and Path(row.local_video).is_file():
+        return row.local_video
+    return row.result_url or None

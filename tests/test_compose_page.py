@@ -1,0 +1,259 @@
+"""AppTest for the Compose page: live checks, cost, dry run, submit once, variants, fork, drafts, progress."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = "pages/2_Compose.py"
+
+
+def png(side: int = 400, colour: str = "red") -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (side, side), colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KLING_STUDIO_DATA", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def open_compose(**state) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def submit_button(at: AppTest):
+    return next(b for b in at.button if b.label.startswith("Submit"))
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def ledger_rows(data_dir: Path) -> list:
+    from lib.history import Ledger
+
+    return Ledger.in_dir(data_dir).rows()
+
+
+def make_element(data_dir: Path, name: str = "hero") -> None:
+    from lib.elements import ElementLibrary
+
+    ElementLibrary(data_dir).create(name, "a red fox", files=[("a.png", png(400, "red")), ("b.png", png(400, "blue"))])
+
+
+# ---------------------------------------------------------------- live checks
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("compose_w_prompt", "A @ghost walks", "@ghost is not a defined element"),
+    ("compose_w_prompt", "x" * 2501, "2,501 characters"),
+    ("compose_w_callback", "ftp://example.com/hook", "The callback URL"),
+    ("compose_w_prompt", "   ", "The prompt is empty"),
+])
+def test_errors_appear_next_to_field_and_disable_submit(data_dir, key, value, message) -> None:
+    at = open_compose(compose_prompt="a fox runs")
+    assert not submit_button(at).disabled
+    widget = at.text_area(key=key) if key == "compose_w_prompt" else at.text_input(key=key)
+    widget.input(value).run()
+    assert message in texts(at.error)
+    assert submit_button(at).disabled
+
+
+def test_shots_out_of_range_and_sound_locked_in_multi_shot(data_dir) -> None:
+    at = open_compose(compose_prompt="opening")
+    at.toggle(key="compose_w_multi").set_value(True).run()
+    shots = at.session_state["compose_shots"]
+    assert [s["prompt"] for s in shots] == ["opening"]
+    at.number_input(key=f"compose_w_shot_{shots[0]['id']}_duration").set_value(12).run()
+    at.button(key="compose_add_shot").click().run()
+    second = at.session_state["compose_shots"][1]
+    at.text_area(key=f"compose_w_shot_{second['id']}_prompt").input("closing").run()
+    at.number_input(key=f"compose_w_shot_{second['id']}_duration").set_value(6).run()
+    assert "18 s" in texts(at.error) and submit_button(at).disabled
+    assert at.checkbox(key="compose_w_sound_locked").disabled and at.checkbox(key="compose_w_sound_locked").value
+    assert "KIE requires sound" in texts(at.caption)
+    at.number_input(key=f"compose_w_shot_{second['id']}_duration").set_value(3).run()
+    assert not at.error and not submit_button(at).disabled
+    payload = json.loads(at.json[0].value)
+    assert payload["input"]["duration"] == "15" and payload["input"]["sound"] is True
+
+
+def test_warnings_do_not_block(data_dir) -> None:
+    at = open_compose(compose_prompt="a fox", compose_cfg_on=True)
+    assert "not in KIE's Kling 3.0 schema" in texts(at.warning)
+    assert not submit_button(at).disabled
+
+
+# ---------------------------------------------------------------- cost, preview, dry run
+
+@pytest.mark.parametrize(("mode", "sound", "label"), [
+    ("std", False, "Submit · 70 credits (US$0.35)"),
+    ("pro", True, "Submit · 135 credits (US$0.675)"),
+    ("4K", True, "Submit · 335 credits (US$1.675)"),
+])
+def test_cost_on_submit_label(data_dir, mode, sound, label) -> None:
+    at = open_compose(compose_prompt="a fox")
+    at.radio(key="compose_w_mode").set_value(mode).run()
+    at.checkbox(key="compose_w_sound").set_value(sound).run()
+    assert submit_button(at).label == label
+
+
+def test_over_limit_needs_confirmation(data_dir) -> None:
+    at = open_compose(compose_prompt="a fox")
+    at.number_input(key="compose_w_limit").set_value(50).run()
+    assert "above your per-submit limit" in texts(at.warning) and submit_button(at).disabled
+    next(c for c in at.checkbox if c.label == "Submit anyway").check().run()
+    assert not submit_button(at).disabled
+
+
+def test_preview_and_snippets_never_show_the_key(monkeypatch, data_dir, sandbox) -> None:
+    monkeypatch.setenv("KIE_API_KEY", "live-secret-key-123")
+    monkeypatch.setenv("KIE_API_BASE", sandbox.base_url)
+    monkeypatch.setenv("KIE_UPLOAD_BASE", sandbox.base_url)
+    at = open_compose(compose_prompt="a fox", compose_callback="https://cb.test/hook")
+    assert json.loads(at.json[0].value)["callBackUrl"] == "https://cb.test/hook"
+    code = texts(at.code)
+    assert "Bearer $KIE_API_KEY" in code and 'os.environ["KIE_API_KEY"]' in code
+    everything = code + texts(at.json) + texts(at.markdown) + texts(at.caption)
+    assert "live-secret-key-123" not in everything
+
+
+def test_dry_run_spends_nothing(data_dir) -> None:
+    at = open_compose(compose_prompt="a fox")
+    before = at.session_state["settings_balance"]
+    at.button(key="compose_dry_run_btn").click().run()
+    assert "Dry run OK: 1 task(s) for 70 credits" in texts(at.success)
+    assert ledger_rows(data_dir) == [] and at.session_state["compose_followed"] == []
+    at.sidebar.button(key="settings_refresh_balance").click().run()
+    assert at.session_state["settings_balance"] == before
+
+
+# ---------------------------------------------------------------- submit
+
+def test_double_submit_creates_one_task_and_follows_it(data_dir) -> None:
+    at = open_compose(compose_prompt="a fox runs")
+    old_token = at.session_state["compose_click_token"]
+    submit_button(at).click().run()
+    assert not at.exception, at.exception
+    assert len(ledger_rows(data_dir)) == 1
+    assert at.session_state["compose_click_token"] != old_token
+    assert "Submitted 1 task(s)" in texts(at.success)
+    # the same click arriving again (a rerun that never renewed the token) is a no-op
+    at.session_state["compose_click_token"] = old_token
+    at.run()
+    submit_button(at).click().run()
+    assert len(ledger_rows(data_dir)) == 1
+    assert "already submitted" in texts(at.info)
+    assert at.session_state["compose_followed"] == [ledger_rows(data_dir)[0].task_id]
+
+
+def test_variants_batch_and_progress_to_video(data_dir) -> None:
+    from lib.tasks import refresh_task
+
+    at = open_compose(compose_prompt="a fox runs")
+    at.number_input(key="compose_w_takes").set_value(2).run()
+    at.multiselect(key="compose_w_grid_modes").select("std").select("pro").run()
+    assert submit_button(at).label == "Submit 4 tasks · 320 credits (US$1.60)"
+    submit_button(at).click().run()
+    rows = ledger_rows(data_dir)
+    assert len(rows) == 4 and len({r.batch_id for r in rows}) == 1
+    assert "Progress of this session's tasks" in texts(at.subheader)
+    client = at.session_state["_settings_client"][1]
+    requests.post(client.api_base + "/sandbox/clock", json={"advance": 30}, timeout=5).raise_for_status()
+    from lib.history import Ledger
+
+    ledger = Ledger.in_dir(data_dir)
+    for row in rows:
+        refresh_task(client, ledger, row, data_dir=data_dir, allow_private=True)
+    at.run()
+    assert not at.exception, at.exception
+    assert texts(at.markdown).count("**succeeded**") == 4
+    assert len(at.get("video")) == 4
+
+
+def test_element_is_uploaded_at_submit(data_dir) -> None:
+    make_element(data_dir)
+    at = open_compose(compose_pending_insert=["hero"])
+    assert at.session_state["compose_prompt"] == "@hero"
+    assert "Uploaded to KIE when you submit" in texts(at.caption)
+    at.text_area(key="compose_w_prompt").input("@hero runs along the beach").run()
+    submit_button(at).click().run()
+    assert not at.exception, at.exception
+    (row,) = ledger_rows(data_dir)
+    element = row.payload["input"]["kling_elements"][0]
+    assert element["name"] == "hero" and all("/files/" in u for u in element["element_input_urls"])
+
+
+# ---------------------------------------------------------------- frames
+
+@pytest.mark.parametrize(("data", "ok"), [(png(), True), (b"GIF89a" + b"\0" * 40, False)])
+def test_first_frame_upload(data_dir, data, ok) -> None:
+    at = open_compose(compose_prompt="a fox")
+    at.radio(key="compose_w_first_source").set_value("upload").run()
+    at.file_uploader(key="compose_w_first_file").set_value(("frame.png", data, "image/png")).run()
+    assert not at.exception, at.exception
+    payload = json.loads(at.json[0].value)
+    if ok:
+        assert payload["input"]["image_urls"][0].endswith(".png") and "aspect_ratio" not in payload["input"]
+        assert at.selectbox(key="compose_w_aspect").disabled
+        assert "Decided by the first frame" in texts(at.caption)
+    else:
+        assert "image_urls" not in payload["input"] and "GIF" in texts(at.error)
+        assert submit_button(at).disabled
+
+
+# ---------------------------------------------------------------- fork, page switch, drafts
+
+def test_fork_fills_every_field_and_flags_missing_elements(data_dir) -> None:
+    make_element(data_dir)
+    payload = {"model": "kling-3.0/video", "callBackUrl": "https://cb.test/x", "input": {
+        "multi_shots": True, "sound": True, "duration": "7", "mode": "pro", "image_urls": ["https://x.test/f.png"],
+        "multi_prompt": [{"prompt": "@hero sits", "duration": 3}, {"prompt": "@ghost leaves", "duration": 4}],
+        "kling_elements": [{"name": "hero", "description": "d", "element_input_urls": ["https://x.test/a.png"] * 2},
+                           {"name": "ghost", "description": "d", "element_input_urls": ["https://x.test/a.png"] * 2}]}}
+    at = open_compose(compose_fork={"payload": payload, "task_id": "task_abc"})
+    assert at.toggle(key="compose_w_multi").value is True
+    prompts = [a.value for a in at.text_area if a.key.startswith("compose_w_shot_")]
+    assert prompts == ["@hero sits", "@ghost leaves"]
+    assert at.radio(key="compose_w_mode").value == "pro"
+    assert at.text_input(key="compose_w_first_url").value == "https://x.test/f.png"
+    assert at.text_input(key="compose_w_callback").value == "https://cb.test/x"
+    assert "task_abc" in texts(at.info)
+    assert "@ghost" in texts(at.warning) and "@ghost is not a defined element" in texts(at.error)
+    assert at.session_state["compose_fork"] is None
+
+
+def test_form_survives_switching_pages(data_dir) -> None:
+    at = open_compose()
+    at.text_area(key="compose_w_prompt").input("kept across pages").run()
+    at.radio(key="compose_w_mode").set_value("pro").run()
+    at.switch_page("pages/3_History.py").run()
+    at.switch_page(PAGE).run()
+    assert at.text_area(key="compose_w_prompt").value == "kept across pages"
+    assert at.radio(key="compose_w_mode").value == "pro"
+
+
+def test_drafts_save_and_reopen(data_dir) -> None:
+    at = open_compose(compose_prompt="first idea")
+    at.text_input(key="compose_w_draft_name").input("idea one").run()
+    at.button(key="compose_save_draft").click().run()
+    assert "Saved draft 'idea one'" in texts(at.success)
+    assert json.loads((data_dir / "drafts.json").read_text())["drafts"]["idea one"]["form"]["compose_prompt"] == "first idea"
+    at.text_area(key="compose_w_prompt").input("something else").run()
+    at.selectbox(key="compose_w_draft_pick").select("idea one").run()
+    at.button(key="compose_open_draft").click().run()
+    assert at.text_area(key="compose_w_prompt").value == "first idea"
