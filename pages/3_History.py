@@ -1,10 +1,363 @@
-"""History page."""
+"""History: every run in the ledger — filter, inspect, rate, compare, fork, export and import."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
-from lib.ui import setup_page
+from lib import history_view as hv
+from lib.errors import KieError
+from lib.history import ORIGINS, STATES, HistoryFileError, HistoryRow, export_csv, import_csv, recipe_json
+from lib.tasks import archive_row, refresh_task
+from lib.ui import AppContext, get_ledger, get_library, setup_page
 
-ctx = setup_page("History", "🗂️")
-st.title("🗂️ History")
+COLUMN_CONFIG: dict[str, Any] = {
+    "task_id": st.column_config.TextColumn("Task id"),
+    "State": st.column_config.TextColumn("State", help="⌛ stale = past the deadline, still being checked"),
+    "Created": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "Sound": st.column_config.CheckboxColumn("Sound"),
+    "Seconds": st.column_config.NumberColumn("Seconds", format="%d s"),
+    "Prompt": st.column_config.TextColumn("Prompt", width="medium"),
+    "Est. credits": st.column_config.NumberColumn("Est. credits", format="%d"),
+    "Credits used": st.column_config.NumberColumn("Credits used", format="%.1f"),
+    "Took (s)": st.column_config.NumberColumn("Took", format="%.0f s"),
+    "Details": st.column_config.LinkColumn("Details", display_text="open ↗", help="Deep link to this run"),
+    "Result": st.column_config.LinkColumn("Result", display_text="video ↗", help="KIE's result link (expires)"),
+}
+HIGHLIGHT = "background-color: rgba(255, 196, 0, 0.28)"
+
+
+def _start() -> AppContext:
+    """setup_page, but a broken history file shows its message and fix instead of a traceback."""
+    try:
+        return setup_page("History", "🗂️")
+    except HistoryFileError as exc:
+        _broken_ledger(exc)
+        raise  # unreachable: st.stop() above
+
+
+def _broken_ledger(exc: HistoryFileError) -> None:
+    st.title("🗂️ History")
+    st.error(f"**The history file cannot be used.** {exc}", icon="🧯")
+    st.caption("Nothing was changed. Other pages keep working; fix the file, then reload this page.")
+    st.stop()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _history(path: str, signature: tuple[int, int, int], _ledger: Any) -> tuple[list[HistoryRow], pd.DataFrame]:
+    """Rows and table for one version of the file: reruns with the same file signature reuse them."""
+    rows = _ledger.rows()
+    return rows, hv.table_frame(rows)
+
+
+def _flash(kind: str, message: str) -> None:
+    st.session_state["history_flash"] = (kind, message)
+
+
+def _show_flash() -> None:
+    kind, message = st.session_state.pop("history_flash", None) or ("", "")
+    if kind:
+        getattr(st, kind)(message)
+
+
+def _select(task_id: str | None) -> None:
+    st.session_state["history_selected"] = task_id
+    st.session_state["history_link_seen"] = task_id
+    if task_id:
+        st.query_params["task"] = task_id
+    else:
+        st.query_params.pop("task", None)
+
+
+def _follow_deep_link() -> None:
+    """`?task=<id>` selects that run once (the selection can then change it)."""
+    wanted = st.query_params.get("task")
+    if wanted and wanted != st.session_state.get("history_link_seen"):
+        st.session_state["history_selected"] = wanted
+    st.session_state["history_link_seen"] = wanted
+
+
+def _multiselect(col: Any, label: str, options: tuple[str, ...], key: str, **kw: Any) -> tuple[str, ...]:
+    # a chosen value stays among the choices even when no run has it any more
+    options = tuple(dict.fromkeys([*options, *st.session_state.get(key, [])]))
+    return tuple(col.multiselect(label, options, key=key, **kw))
+
+
+def _filters(facets: hv.Facets) -> tuple[hv.HistoryFilter, str, bool]:
+    with st.expander("Filters and sorting", expanded=True):
+        c = st.columns(4)
+        states = _multiselect(c[0], "State", STATES, "history_f_states", format_func=hv.STATE_BADGES.get)
+        origins = _multiselect(c[1], "Live / sandbox", ORIGINS, "history_f_origins")
+        modes = _multiselect(c[2], "Mode", facets.modes, "history_f_modes")
+        sound = c[3].selectbox("Sound", hv.SOUND_CHOICES, key="history_f_sound")
+        c = st.columns(4)
+        elements = _multiselect(c[0], "Element", facets.elements, "history_f_elements")
+        days = c[1].date_input("Date range (UTC)", value=(), key="history_f_dates")
+        text = c[2].text_input("Search", key="history_f_text", placeholder="prompt, notes, task id, element…")
+        rating = c[3].select_slider("Rating at least", options=list(range(6)), key="history_f_rating",
+                                    format_func=lambda n: "any" if n == 0 else "★" * n)
+        c = st.columns(4)
+        sort_by = c[0].selectbox("Sort by", list(hv.SORT_KEYS), key="history_sort")
+        descending = c[1].toggle("Descending", value=True, key="history_sort_desc")
+    days = tuple(days) if isinstance(days, tuple | list) else (days,)
+    date_from: date | None = days[0] if days else None
+    date_to: date | None = days[1] if len(days) > 1 else date_from
+    flt = hv.HistoryFilter(states=states, origins=origins, modes=modes, sound=sound, elements=elements,
+                           date_from=date_from, date_to=date_to, text=text, min_rating=rating)
+    return flt, sort_by, descending
+
+
+def _on_table_select() -> None:
+    ids = st.session_state.get("history_table_ids", [])
+    picked = st.session_state["history_table"]["selection"]["rows"]
+    if picked and picked[0] < len(ids):
+        _select(ids[picked[0]])
+
+
+def _table(frame: pd.DataFrame, shown: list[HistoryRow]) -> None:
+    ids = [r.task_id for r in shown]
+    st.session_state["history_table_ids"] = ids
+    st.caption(f"{len(shown)} of {len(frame)} run(s) shown. Click a row (or use the picker) to see its details.")
+    st.dataframe(frame.loc[ids], hide_index=True, column_config=COLUMN_CONFIG, key="history_table",
+                 on_select=_on_table_select, selection_mode="single-row")
+
+
+def _picker(rows_by_id: dict[str, HistoryRow], shown: list[HistoryRow]) -> HistoryRow | None:
+    selected = st.session_state.get("history_selected")
+    options = [None, *[r.task_id for r in shown]]
+    if selected and selected not in options:
+        options.append(selected)
+    st.session_state["history_pick"] = selected
+
+    def label(task_id: str | None) -> str:
+        row = rows_by_id.get(task_id or "")
+        if row is None:
+            return "— choose a run —" if task_id is None else f"{task_id} (not in this history)"
+        return f"{hv.state_badge(row)} · {hv.run_label(row)} · {hv.prompt_text(row)[:60]}"
+
+    st.selectbox("Show details of", options, format_func=label, key="history_pick",
+                 on_change=lambda: _select(st.session_state["history_pick"]))
+    if selected and selected not in rows_by_id:
+        st.warning(f"Task {selected} is not in this history (deleted, or recorded on another data folder).")
+    return rows_by_id.get(selected or "")
+
+
+def _status(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
+    if row.state == "unknown":
+        st.warning(hv.UNKNOWN_HELP, icon="❓")
+    if row.state == "failed":
+        st.error(f"**Failed** ({row.fail_code or 'no code'}): {row.fail_msg or 'no reason given'}\n\n"
+                 f"**Fix:** {hv.fail_fix(row.fail_code)}", icon="❌")
+    if not hv.is_checkable(row):
+        return
+    if row.stale:
+        st.warning("**Stale, still checking.** This task is past the polling deadline. It is not abandoned: "
+                   "the app keeps checking it, and KIE may still deliver it.", icon="⌛")
+    other_mode = row.origin != ctx.origin
+    if st.button("Check now", key="history_check_now", disabled=other_mode,
+                 help=f"Switch to {row.origin} mode to query this task." if other_mode else "Ask KIE once."):
+        new, err = refresh_task(ctx.client, ledger, row, data_dir=ctx.settings.data_dir,
+                                allow_private=ctx.settings.sandbox)
+        _flash("warning" if err else "success", err.user_message() if err else f"Checked: {hv.state_badge(new)}.")
+        st.rerun()
+
+
+def _save_locally(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
+    urls = tuple(u for u in (row.result_url,) if u)
+    if row.origin == ctx.origin:
+        try:  # a fresh record has the current links (the stored one may have expired)
+            urls = ctx.client.get_task(row.task_id).result_urls or urls
+        except KieError:
+            pass  # fall back to the stored link; archive_row reports if that fails too
+    if not urls:
+        _flash("error", "No result link is known for this run. Check it at https://kie.ai/logs.")
+        return
+    _, err = archive_row(ledger, row, urls, data_dir=ctx.settings.data_dir, allow_private=ctx.settings.sandbox)
+    _flash("error" if err else "success", err.user_message() if err else "Video saved in the data folder.")
+
+
+def _player(ctx: AppContext, ledger: Any, row: HistoryRow, key: str = "detail") -> None:
+    path = hv.local_video_path(row, ctx.settings.data_dir)
+    if path is not None:
+        st.video(str(path))
+        if key == "detail":
+            st.download_button("⬇️ Download video", lambda: path.read_bytes(), file_name=f"{row.task_id}.mp4",
+                               mime="video/mp4", key="history_download_video")
+        return
+    if row.result_url:
+        st.video(row.result_url)
+        st.caption("Playing from KIE's link, which expires: save it locally to keep it.")
+    elif not row.finished:
+        st.info("The video appears here when the task finishes.", icon="⏳")
+    else:
+        st.caption("No video for this run.")
+    if key == "detail" and row.state == "succeeded":
+        if st.button("💾 Save video locally", key="history_archive",
+                     help="Download the result into the data folder (the earlier download did not succeed)."):
+            _save_locally(ctx, ledger, row)
+            st.rerun()
+        if row.result_url:
+            st.link_button("⬇️ Download from KIE", row.result_url)
+
+
+def _save_rating(ledger: Any, task_id: str) -> None:
+    stars = st.session_state.get(f"history_rating_{task_id}")
+    row = ledger.get(task_id)  # keep updated_at: it marks when the task itself last changed (its finish time)
+    ledger.update(task_id, rating=0 if stars is None else int(stars) + 1, updated_at=row.updated_at)
+    _flash("success", "Rating saved.")
+
+
+def _rating_and_notes(ledger: Any, row: HistoryRow) -> None:
+    st.markdown("**Your rating**")
+    st.feedback("stars", key=f"history_rating_{row.task_id}", default=row.rating - 1 if row.rating else None,
+                on_change=_save_rating, args=(ledger, row.task_id))
+    notes = st.text_area("Notes", value=row.notes, key=f"history_notes_{row.task_id}", height=90)
+    if st.button("Save notes", key="history_save_notes", disabled=notes == row.notes):
+        ledger.update(row.task_id, notes=notes, updated_at=row.updated_at)
+        _flash("success", "Notes saved.")
+        st.rerun()
+
+
+def _fork(row: HistoryRow) -> None:
+    st.session_state["compose_fork"] = {"payload": row.payload, "task_id": row.task_id}
+    st.switch_page("pages/2_Compose.py")
+
+
+def _delete(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
+    if st.session_state.get("history_confirm_delete") != row.task_id:
+        if st.button("🗑️ Delete…", key="history_delete"):
+            st.session_state["history_confirm_delete"] = row.task_id
+            st.rerun()
+        return
+    st.warning(f"Delete run {row.task_id} from the history? This cannot be undone.", icon="🗑️")
+    video = hv.local_video_path(row, ctx.settings.data_dir)
+    drop_video = video is not None and st.checkbox("Also delete the saved video file", key="history_delete_video")
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete", type="primary", key="history_delete_yes"):
+        ledger.delete([row.task_id])
+        if drop_video and video is not None:
+            video.unlink(missing_ok=True)
+        st.session_state["history_confirm_delete"] = None
+        _select(None)
+        _flash("success", f"Deleted run {row.task_id}.")
+        st.rerun()
+    if no.button("Cancel", key="history_delete_no"):
+        st.session_state["history_confirm_delete"] = None
+        st.rerun()
+
+
+def _actions(ctx: AppContext, ledger: Any, row: HistoryRow, missing: list[str]) -> None:
+    if missing:
+        st.warning(f"Element(s) no longer in the library: {', '.join('@' + m for m in missing)}. "
+                   "A fork keeps them in the prompt; add them again on the Elements page.", icon="🧩")
+    if st.button("🍴 Fork in Compose", key="history_fork", disabled=not row.payload, type="primary"):
+        _fork(row)
+    st.download_button("📄 Recipe (JSON)", recipe_json(row), file_name=f"recipe-{row.task_id}.json",
+                       mime="application/json", key="history_recipe")
+    _delete(ctx, ledger, row)
+
+
+def _detail(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
+    st.subheader(f"{hv.state_badge(row)} · {row.task_id}")
+    st.caption(f"{hv.timing_text(row, datetime.now(UTC))}  \n{hv.credits_text(row)} · {row.origin} · "
+               f"batch {row.batch_id or '—'}")
+    _status(ctx, ledger, row)
+    missing = hv.missing_elements(row, [e.name for e in get_library(ctx).list()])
+    left, right = st.columns([3, 2])
+    with left:
+        _player(ctx, ledger, row)
+    with right:
+        _rating_and_notes(ledger, row)
+        _actions(ctx, ledger, row, missing)
+    with st.expander("Payload sent to KIE", expanded=False):
+        st.json(row.payload or {"note": "no payload recorded"})
+
+
+def _compare(ctx: AppContext, ledger: Any, rows: list[HistoryRow]) -> None:
+    finished = {r.task_id: r for r in hv.sort_rows([r for r in rows if r.finished])}
+    st.session_state["history_compare"] = [t for t in st.session_state.get("history_compare", []) if t in finished]
+    picked = st.multiselect("Runs to compare (2–4 finished runs)", list(finished), key="history_compare",
+                            format_func=lambda t: hv.run_label(finished[t]), max_selections=4)
+    if len(picked) < 2:
+        st.caption("Pick two to four finished runs to see them side by side with a field-by-field diff.")
+        return
+    runs = [finished[t] for t in picked]
+    labels = [f"#{i + 1} {r.task_id[-8:]}" for i, r in enumerate(runs)]
+    for col, run, label in zip(st.columns(len(runs)), runs, labels, strict=True):
+        with col:
+            st.markdown(f"**{label}** · {hv.prompt_text(run)[:80]}")
+            _player(ctx, ledger, run, key="compare")
+            st.markdown("  \n".join(f"{k}: **{v}**" for k, v in hv.settings_summary(run).items()))
+    only = st.toggle("Only fields that differ", key="history_compare_only")
+    frame = hv.diff_frame(hv.payload_diff([r.payload for r in runs]), labels, only_differences=only)
+    st.caption(f"{int(frame['differs'].sum())} differing field(s) highlighted.")
+    styled = frame.style.apply(lambda r: [HIGHLIGHT if r["differs"] else ""] * len(r), axis=1)
+    st.dataframe(styled, hide_index=True, key="history_diff",
+                 column_config={"differs": st.column_config.CheckboxColumn("Differs")})
+
+
+def _import(ledger: Any, known: set[str]) -> None:
+    nonce = st.session_state.setdefault("history_import_nonce", 0)
+    upload = st.file_uploader("Import a history CSV", type=["csv"], key=f"history_import_{nonce}")
+    if upload is None:
+        return
+    report = import_csv(upload.getvalue())
+    if not report.ok:
+        st.error(report.summary(), icon="🚫")
+        return
+    new = [r for r in report.rows_ok if r.task_id not in known]
+    (st.warning if report.bad_rows or report.duplicates else st.info)(report.summary())
+    st.caption(f"{len(new)} new run(s); {len(report.rows_ok) - len(new)} already in the history (kept as is).")
+    if report.bad_rows:
+        st.dataframe(pd.DataFrame(report.bad_rows, columns=["Line", "Problem"]), hide_index=True)
+    st.dataframe(hv.table_frame(report.rows_ok), hide_index=True, column_config=COLUMN_CONFIG,
+                 key="history_import_preview")
+    if st.button(f"Merge {len(new)} new run(s)", key="history_merge", type="primary", disabled=not new):
+        result = ledger.merge(report)
+        st.session_state["history_import_nonce"] = nonce + 1
+        _flash("success", f"Merged {len(result.added)} run(s); skipped {len(result.skipped)} already present.")
+        st.rerun()
+
+
+def _export_import(ledger: Any, rows: list[HistoryRow], shown: list[HistoryRow]) -> None:
+    with st.expander("Export and import", expanded=False):
+        c = st.columns(2)
+        c[0].download_button("⬇️ Export all (CSV)", lambda: export_csv(ledger.rows()), key="history_export_all",
+                             file_name="kling-history.csv", mime="text/csv", disabled=not rows)
+        c[1].download_button("⬇️ Export the filtered view (CSV)", lambda: export_csv(shown), mime="text/csv",
+                             file_name="kling-history-filtered.csv", key="history_export_view", disabled=not shown)
+        st.caption("Spreadsheet-safe (formula-like cells are neutralised). Import merges by task id: existing "
+                   "runs are never changed and a broken file never touches your history.")
+        _import(ledger, {r.task_id for r in rows})
+
+
+def main() -> None:
+    ctx = _start()
+    st.title("🗂️ History")
+    st.session_state.setdefault("history_selected", None)
+    _follow_deep_link()
+    _show_flash()
+    ledger = get_ledger(ctx)
+    shown: list[HistoryRow] = []
+    try:
+        rows, frame = _history(str(ledger.path), tuple(ledger.mtime_signature()), ledger)
+        if not rows:
+            st.info("No runs yet. Submit a job on the Compose page, or import a history CSV below.")
+        else:
+            flt, sort_by, descending = _filters(hv.facets(rows))
+            shown = hv.sort_rows(hv.filter_rows(rows, flt), sort_by, descending)
+            _table(frame, shown)
+            row = _picker({r.task_id: r for r in rows}, shown)
+            if row is not None:
+                _detail(ctx, ledger, row)
+            st.header("Compare runs")
+            _compare(ctx, ledger, rows)
+        _export_import(ledger, rows, shown)
+    except HistoryFileError as exc:
+        _broken_ledger(exc)
+
+
+main()

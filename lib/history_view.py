@@ -1,0 +1,333 @@
+"""What the History page shows: filters, sorting, table rows, payload diffs and comparisons (no Streamlit)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lib.errors import FIXES
+from lib.history import STATES, HistoryRow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+STATE_BADGES: dict[str, str] = {
+    "queued": "⏳ queued",
+    "running": "🔄 running",
+    "succeeded": "✅ succeeded",
+    "failed": "❌ failed",
+    "unknown": "❓ unknown",
+}
+STALE_BADGE = "⌛ stale, still checking"
+SOUND_CHOICES = ("any", "on", "off")
+UNKNOWN_HELP = (
+    "The createTask outcome is unknown: the connection ended after the request was sent, so KIE may have "
+    "created (and charged) this task. Check https://kie.ai/logs before submitting it again."
+)
+ABSENT = "—"  # a field a payload does not have, in the diff table
+
+
+def state_badge(row: HistoryRow) -> str:
+    """The state as emoji + word; an unfinished task past its deadline reads 'stale, still checking'."""
+    if row.stale and not row.finished and row.state != "unknown":
+        return STALE_BADGE
+    return STATE_BADGES.get(row.state, row.state)
+
+
+def cost(row: HistoryRow) -> float | None:
+    """Credits the run cost: consumed when KIE reported it, else the estimate."""
+    if row.credits_consumed is not None:
+        return float(row.credits_consumed)
+    return None if row.estimated_credits is None else float(row.estimated_credits)
+
+
+def elapsed_seconds(row: HistoryRow) -> float | None:
+    """Seconds from submit to finish for finished runs (None while unfinished)."""
+    if not row.finished or row.updated_at is None:
+        return None
+    return max(0.0, (row.updated_at - row.created_at).total_seconds())
+
+
+def fail_fix(fail_code: str | None) -> str:
+    """The plain-language fix for a task failure code (the 501 generation-failed advice when unknown)."""
+    try:
+        code = int(str(fail_code).strip())
+    except (TypeError, ValueError):
+        return FIXES[501]
+    return FIXES.get(code, FIXES[501])
+
+
+# -- filters ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HistoryFilter:
+    """The History page's filters; empty tuples and None mean 'any'."""
+
+    states: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+    sound: str = "any"
+    elements: tuple[str, ...] = ()
+    date_from: date | None = None
+    date_to: date | None = None
+    text: str = ""
+    min_rating: int = 0
+
+    def __post_init__(self) -> None:
+        if self.sound not in SOUND_CHOICES:
+            raise ValueError(f"sound must be one of {', '.join(SOUND_CHOICES)}, not {self.sound!r}")
+        unknown = set(self.states) - set(STATES)
+        if unknown:
+            raise ValueError(f"unknown state(s): {', '.join(sorted(unknown))}")
+
+
+def _searchable(row: HistoryRow) -> str:
+    shots = " ".join(str(s.get("prompt", "")) for s in row.shots if isinstance(s, dict))
+    parts = (row.task_id, row.batch_id, row.prompt, shots, row.notes, " ".join(row.elements), row.fail_msg,
+             row.mode, row.aspect_ratio)
+    return " ".join(parts).lower()
+
+
+def matches(row: HistoryRow, flt: HistoryFilter) -> bool:
+    """Whether one row passes every filter (elements: any of the chosen; text: every word, any case)."""
+    if flt.states and row.state not in flt.states:
+        return False
+    if flt.origins and row.origin not in flt.origins:
+        return False
+    if flt.modes and row.mode not in flt.modes:
+        return False
+    if flt.sound != "any" and row.sound != (flt.sound == "on"):
+        return False
+    if flt.elements and not {e.lower() for e in flt.elements} & {e.lower() for e in row.elements}:
+        return False
+    day = row.created_at.date()
+    if (flt.date_from and day < flt.date_from) or (flt.date_to and day > flt.date_to):
+        return False
+    if row.rating < flt.min_rating:
+        return False
+    haystack = _searchable(row)
+    return all(word in haystack for word in flt.text.lower().split())
+
+
+def filter_rows(rows: Iterable[HistoryRow], flt: HistoryFilter) -> list[HistoryRow]:
+    """The rows that pass the filter, in their original order."""
+    return [row for row in rows if matches(row, flt)]
+
+
+# -- sorting ----------------------------------------------------------------------------------------
+SORT_KEYS: dict[str, Callable[[HistoryRow], Any]] = {
+    "Created": lambda r: r.created_at,
+    "Rating": lambda r: r.rating,
+    "Cost (credits)": cost,
+    "Duration (s)": lambda r: r.duration,
+    "Generation time": elapsed_seconds,
+    "State": lambda r: STATES.index(r.state),
+    "Mode": lambda r: r.mode,
+}
+
+
+def sort_rows(rows: Iterable[HistoryRow], by: str = "Created", descending: bool = True) -> list[HistoryRow]:
+    """Rows sorted by one SORT_KEYS column; rows without a value always come last; ties newest first."""
+    if by not in SORT_KEYS:
+        raise ValueError(f"cannot sort by {by!r}; choose one of {', '.join(SORT_KEYS)}")
+    key = SORT_KEYS[by]
+    ordered = sorted(rows, key=lambda r: r.created_at, reverse=True)  # stable tie-break
+    present = [r for r in ordered if key(r) is not None]
+    missing = [r for r in ordered if key(r) is None]
+    return sorted(present, key=key, reverse=descending) + missing
+
+
+@dataclass(frozen=True)
+class Facets:
+    """The values present in the history, to offer as filter choices."""
+
+    modes: tuple[str, ...]
+    elements: tuple[str, ...]
+    first_day: date | None
+    last_day: date | None
+
+
+def facets(rows: Sequence[HistoryRow]) -> Facets:
+    """Modes and element names used, and the date span, across the rows."""
+    modes = sorted({r.mode for r in rows if r.mode})
+    elements = sorted({e for r in rows for e in r.elements}, key=str.lower)
+    days = [r.created_at.date() for r in rows]
+    return Facets(tuple(modes), tuple(elements), min(days) if days else None, max(days) if days else None)
+
+
+# -- table ------------------------------------------------------------------------------------------
+TABLE_COLUMNS = ("State", "Created", "Prompt", "Mode", "Sound", "Seconds", "Est. credits", "Credits used",
+                 "Took (s)", "Rating", "Details", "Result", "Elements", "Origin", "task_id")
+
+
+def prompt_text(row: HistoryRow) -> str:
+    """The prompt, or the shots joined with ' | ' for multi-shot runs."""
+    if row.prompt:
+        return row.prompt
+    return " | ".join(str(s.get("prompt", "")) for s in row.shots if isinstance(s, dict))
+
+
+def table_records(rows: Iterable[HistoryRow]) -> list[dict[str, Any]]:
+    """One plain dict per row, with the TABLE_COLUMNS the page shows."""
+    return [{
+        "task_id": r.task_id, "State": state_badge(r), "Created": r.created_at, "Origin": r.origin,
+        "Mode": r.mode, "Sound": r.sound, "Seconds": r.duration, "Elements": ", ".join(r.elements),
+        "Prompt": prompt_text(r), "Est. credits": r.estimated_credits, "Credits used": r.credits_consumed,
+        "Took (s)": elapsed_seconds(r), "Rating": "★" * r.rating, "Details": f"History?task={r.task_id}",
+        "Result": r.result_url or None,
+    } for r in rows]
+
+
+def table_frame(rows: Iterable[HistoryRow]) -> pd.DataFrame:
+    """The history table as a DataFrame indexed by task id (build once per file version)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(table_records(rows), columns=list(TABLE_COLUMNS))
+    frame["Created"] = pd.to_datetime(frame["Created"], utc=True)
+    for name in ("Seconds", "Est. credits"):
+        frame[name] = frame[name].astype("Int64")
+    return frame.set_index("task_id", drop=False)
+
+
+# -- payload diff -----------------------------------------------------------------------------------
+def flatten_payload(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Leaves of nested JSON keyed by path ('input.multi_prompt[0].prompt'); empty containers are leaves."""
+    if isinstance(value, Mapping) and value:
+        out: dict[str, Any] = {}
+        for key in value:
+            out.update(flatten_payload(value[key], f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list | tuple) and value:
+        out = {}
+        for i, item in enumerate(value):
+            out.update(flatten_payload(item, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value} if prefix else {}
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One field path with its value in each run (None when a run lacks the field)."""
+
+    path: str
+    values: tuple[str | None, ...]
+    differs: bool
+
+
+def _path_order(path: str) -> tuple[Any, ...]:
+    # "input.multi_prompt[10]" sorts after "[2]": compare list indices as numbers
+    parts: list[Any] = []
+    for piece in path.replace("[", ".[").split("."):
+        parts.append((1, int(piece[1:-1]), "") if piece.startswith("[") else (0, 0, piece))
+    return tuple(parts)
+
+
+def payload_diff(payloads: Sequence[Mapping[str, Any]]) -> list[DiffRow]:
+    """Field-by-field comparison of payloads: every path any of them has, flagged where they differ."""
+    flat = [flatten_payload(p) for p in payloads]
+    paths = sorted({path for f in flat for path in f}, key=_path_order)
+    rows = []
+    for path in paths:
+        values = tuple(_shown(f[path]) if path in f else None for f in flat)
+        rows.append(DiffRow(path, values, len(set(values)) > 1))
+    return rows
+
+
+def diff_frame(diff: Sequence[DiffRow], labels: Sequence[str], only_differences: bool = False) -> pd.DataFrame:
+    """The diff as a table: 'Field' then one column per run label, and a 'differs' flag."""
+    import pandas as pd
+
+    if len(set(labels)) != len(labels):
+        raise ValueError("run labels must be unique")
+    records = [{"Field": d.path, **{lab: ABSENT if v is None else v for lab, v in zip(labels, d.values, strict=True)},
+                "differs": d.differs} for d in diff if d.differs or not only_differences]
+    return pd.DataFrame(records, columns=["Field", *labels, "differs"])
+
+
+def run_label(row: HistoryRow) -> str:
+    """A short unique-ish label for a run in compare views."""
+    return f"{row.created_at:%m-%d %H:%M:%S} · {row.mode or '?'} · {row.task_id[-6:]}"
+
+
+def settings_summary(row: HistoryRow) -> dict[str, str]:
+    """The settings shown under each player in Compare."""
+    spent = cost(row)
+    return {
+        "State": state_badge(row),
+        "Mode": row.mode or ABSENT,
+        "Sound": "on" if row.sound else "off",
+        "Duration": f"{row.duration} s" if row.duration else ABSENT,
+        "Aspect": row.aspect_ratio or ABSENT,
+        "Elements": ", ".join(row.elements) or ABSENT,
+        "Credits": ABSENT if spent is None else f"{spent:g}",
+        "Rating": "★" * row.rating or "unrated",
+    }
+
+
+# -- detail helpers ---------------------------------------------------------------------------------
+def payload_element_names(row: HistoryRow) -> list[str]:
+    """Element names the run used: the row's column plus the payload's kling_elements, without repeats."""
+    inp = row.payload.get("input") if isinstance(row.payload.get("input"), dict) else {}
+    names = list(row.elements)
+    for item in inp.get("kling_elements") or []:
+        name = str(item.get("name", "")) if isinstance(item, dict) else ""
+        if name and name.lower() not in {n.lower() for n in names}:
+            names.append(name)
+    return names
+
+
+def missing_elements(row: HistoryRow, library_names: Iterable[str]) -> list[str]:
+    """Elements the run used that are no longer in the library (names compare ignoring case)."""
+    known = {name.lower() for name in library_names}
+    return [name for name in payload_element_names(row) if name.lower() not in known]
+
+
+def local_video_path(row: HistoryRow, data_dir: Path) -> Path | None:
+    """The archived video file when it exists (a relative path is tried as given, then in data/videos)."""
+    if not row.local_video:
+        return None
+    path = Path(row.local_video)
+    for candidate in (path, data_dir / "videos" / path.name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_checkable(row: HistoryRow) -> bool:
+    """Unfinished tasks with a real task id can be queried with 'Check now'."""
+    return not row.finished and row.state != "unknown" and not row.task_id.startswith("unknown-")
+
+
+def credits_text(row: HistoryRow) -> str:
+    """'estimated N, consumed M' in plain words (failed runs are not charged)."""
+    est = ABSENT if row.estimated_credits is None else f"{row.estimated_credits:g}"
+    if not row.finished:
+        used = "not final until it finishes"
+    elif row.credits_consumed is not None:
+        used = f"{row.credits_consumed:g}"
+    elif row.state == "failed":
+        used = "0 (failed runs are not charged)"
+    else:
+        used = "not reported yet"
+    return f"Estimated {est} credits · consumed {used}"
+
+
+def timing_text(row: HistoryRow, now: datetime) -> str:
+    """Submitted time, and how long it took (finished) or has been running (unfinished)."""
+    created = f"Submitted {row.created_at:%Y-%m-%d %H:%M:%S} UTC"
+    took = elapsed_seconds(row)
+    if took is not None:
+        return f"{created} · finished {row.updated_at:%H:%M:%S} UTC · took {took:.0f} s"
+    waited = max(0.0, (now - row.created_at).total_seconds())
+    checked = f" · last checked {row.last_checked_at:%H:%M:%S} UTC" if row.last_checked_at else ""
+    return f"{created} · waiting {waited:.0f} s{checked}"

@@ -1,0 +1,342 @@
+"""AppTest for pages/3_History.py: table and filters, detail, rating/notes, delete, compare, fork, import, errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lib import history_view as hv
+from lib.client import KieClient
+from lib.errors import FIXES
+from lib.history import COLUMNS, HistoryRow, Ledger, export_csv
+from lib.sandbox.server import start_sandbox
+from lib.tasks import submit_payload
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+def payload(prompt: str, mode: str = "std", sound: bool = False, elements: tuple[str, ...] = ()) -> dict:
+    inp = {"prompt": prompt, "mode": mode, "sound": sound, "duration": "5", "aspect_ratio": "16:9",
+           "multi_shots": False}
+    if elements:
+        inp["kling_elements"] = [{"name": n, "description": n, "element_input_urls": ["https://x/a.png"] * 2}
+                                 for n in elements]
+    return {"model": "kling-3.0/video", "input": inp}
+
+
+def row(task_id: str, prompt: str, *, minutes: int, state: str = "succeeded", origin: str = "sandbox",
+        mode: str = "std", sound: bool = False, elements: tuple[str, ...] = (), **fields) -> HistoryRow:
+    base = HistoryRow.from_payload(task_id, payload(prompt, mode, sound, elements), origin=origin, state=state,
+                                   created_at=NOW - timedelta(minutes=minutes), estimated_credits=50)
+    return replace(base, **fields)
+
+
+@pytest.fixture
+def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "data"
+    (folder / "videos").mkdir(parents=True)
+    monkeypatch.setenv("KLING_STUDIO_DATA", str(folder))
+    return folder
+
+
+@pytest.fixture
+def ledger(data: Path) -> Ledger:
+    """Four runs: two succeeded (one with a local video), one failed, one with an unknown outcome."""
+    led = Ledger.in_dir(data, fsync=False)
+    video = data / "videos" / "task_ok1.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42")
+    for r in (
+        row("task_ok1", "A red fox in the snow", minutes=50, elements=("fox",), local_video=str(video), rating=4,
+            credits_consumed=50.0, result_url="https://tempfile.example/ok1.mp4"),
+        row("task_ok2", "A red fox at night", minutes=40, mode="pro", sound=True, credits_consumed=80.0,
+            result_url="https://tempfile.example/ok2.mp4"),
+        row("task_bad", "Ocean waves", minutes=30, state="failed", fail_code="501", fail_msg="content policy"),
+        row("unknown-0123456789ab", "Lost in transit", minutes=20, state="unknown", origin="live"),
+    ):
+        led.append(r)
+    return led
+
+
+def open_history(task: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    if task:
+        at.query_params["task"] = task
+    at.switch_page("pages/3_History.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def table_ids(at: AppTest) -> list[str]:
+    return list(at.dataframe[0].value["task_id"])
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_empty_history_says_how_to_start(data: Path) -> None:
+    at = open_history()
+    assert "No runs yet" in texts(at.info)
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("history_f_states", ["succeeded"], ["task_ok2", "task_ok1"]),
+    ("history_f_states", ["failed", "unknown"], ["unknown-0123456789ab", "task_bad"]),
+    ("history_f_origins", ["live"], ["unknown-0123456789ab"]),
+    ("history_f_modes", ["pro"], ["task_ok2"]),
+    ("history_f_sound", "on", ["task_ok2"]),
+    ("history_f_elements", ["fox"], ["task_ok1"]),
+    ("history_f_text", "red fox", ["task_ok2", "task_ok1"]),
+    ("history_f_text", "OCEAN", ["task_bad"]),
+    ("history_f_rating", 4, ["task_ok1"]),
+])
+def test_filters(ledger: Ledger, key: str, value, expected: list[str]) -> None:
+    at = open_history()
+    assert table_ids(at) == ["unknown-0123456789ab", "task_bad", "task_ok2", "task_ok1"]  # newest first
+    at.get_by_key(key).set_value(value).run()
+    assert not at.exception, at.exception
+    assert table_ids(at) == expected
+    assert f"{len(expected)} of 4 run(s) shown" in texts(at.caption)
+
+
+def test_date_range_and_sorting(ledger: Ledger) -> None:
+    at = open_history()
+    at.selectbox(key="history_sort").set_value("Rating").run()
+    assert table_ids(at)[0] == "task_ok1"
+    at.toggle(key="history_sort_desc").set_value(False).run()
+    assert table_ids(at)[-1] == "task_ok1"
+    tomorrow = (NOW + timedelta(days=1)).date()
+    at.date_input(key="history_f_dates").set_value((tomorrow, tomorrow)).run()
+    assert table_ids(at) == []
+
+
+def test_table_badges_and_links(ledger: Ledger) -> None:
+    frame = open_history().dataframe[0].value.set_index("task_id")
+    assert frame.loc["task_bad", "State"] == "❌ failed"
+    assert frame.loc["unknown-0123456789ab", "State"] == "❓ unknown"
+    assert frame.loc["task_ok1", "Details"] == "History?task=task_ok1"
+    assert frame.loc["task_ok2", "Result"] == "https://tempfile.example/ok2.mp4"
+    assert frame.loc["task_ok2", "Credits used"] == 80.0
+
+
+def test_rerun_does_not_rebuild_the_table_until_the_file_changes(ledger: Ledger, monkeypatch) -> None:
+    calls: list[int] = []
+    real = hv.table_frame
+    monkeypatch.setattr(hv, "table_frame", lambda rows: calls.append(len(rows)) or real(rows))
+    at = open_history()
+    at.run()
+    at.text_input(key="history_f_text").set_value("fox").run()
+    assert calls == [4]
+    ledger.update("task_ok2", notes="changed elsewhere")
+    at.run()
+    assert calls == [4, 4]
+
+
+def test_deep_link_shows_failure_reason_with_its_fix(ledger: Ledger) -> None:
+    at = open_history(task="task_bad")
+    assert any("task_bad" in s.value for s in at.subheader)
+    error = texts(at.error)
+    assert "content policy" in error and FIXES[501] in error
+    assert "Estimated 50 credits · consumed 0" in texts(at.caption)
+
+
+def test_deep_link_to_unknown_task_warns(ledger: Ledger) -> None:
+    at = open_history(task="task_nope")
+    assert "task_nope is not in this history" in texts(at.warning)
+
+
+def test_unknown_outcome_points_to_kie_logs(ledger: Ledger) -> None:
+    at = open_history(task="unknown-0123456789ab")
+    warning = texts(at.warning)
+    assert "outcome is unknown" in warning and "https://kie.ai/logs" in warning
+    assert not [b for b in at.button if b.key == "history_check_now"]
+
+
+def test_picker_selects_and_plays_local_video(ledger: Ledger) -> None:
+    at = open_history()
+    at.selectbox(key="history_pick").set_value("task_ok1").run()
+    assert at.session_state["history_selected"] == "task_ok1"
+    assert at.query_params["task"] == ["task_ok1"] or at.query_params["task"] == "task_ok1"
+    videos = at.get("video")
+    assert len(videos) == 1
+    labels = [d.label for d in at.download_button]
+    assert labels[:2] == ["⬇️ Download video", "📄 Recipe (JSON)"]
+    assert {"⬇️ Export all (CSV)", "⬇️ Export the filtered view (CSV)"} <= set(labels)
+
+
+def test_remote_only_video_offers_save_locally(ledger: Ledger) -> None:
+    at = open_history(task="task_ok2")
+    assert "Playing from KIE's link" in texts(at.caption)
+    at.button(key="history_archive").click().run()
+    assert not at.exception
+    # the sandbox app cannot reach tempfile.example: the reason is shown and the row keeps no local file
+    assert "could not be saved locally" in texts(at.error)
+    assert ledger.get("task_ok2").local_video == ""
+
+
+def test_rating_and_notes_are_saved(ledger: Ledger) -> None:
+    at = open_history(task="task_ok2")
+    at.feedback(key="history_rating_task_ok2").set_value(2).run()
+    assert ledger.get("task_ok2").rating == 3
+    at.text_area(key="history_notes_task_ok2").input("keep this take").run()
+    at.button(key="history_save_notes").click().run()
+    assert ledger.get("task_ok2").notes == "keep this take"
+    assert "Notes saved." in texts(at.success)
+    assert at.feedback(key="history_rating_task_ok2").value == 2
+
+
+@pytest.mark.parametrize("also_video", [False, True])
+def test_delete_needs_confirmation(ledger: Ledger, data: Path, also_video: bool) -> None:
+    at = open_history(task="task_ok1")
+    at.button(key="history_delete").click().run()
+    assert "cannot be undone" in texts(at.warning)
+    at.button(key="history_delete_no").click().run()
+    assert ledger.get("task_ok1") is not None
+    at.button(key="history_delete").click().run()
+    if also_video:
+        at.checkbox(key="history_delete_video").check().run()
+    at.button(key="history_delete_yes").click().run()
+    assert not at.exception
+    assert ledger.get("task_ok1") is None and "task_ok1" not in table_ids(at)
+    assert (data / "videos" / "task_ok1.mp4").exists() is not also_video
+    assert "Deleted run task_ok1." in texts(at.success)
+
+
+def test_fork_hands_the_payload_to_compose(ledger: Ledger, monkeypatch) -> None:
+    switched: list[str] = []
+
+    def fake_switch(page: str) -> None:
+        switched.append(page)
+        st.stop()
+
+    monkeypatch.setattr(st, "switch_page", fake_switch)
+    at = open_history(task="task_ok2")
+    at.button(key="history_fork").click().run()
+    assert switched == ["pages/2_Compose.py"]
+    assert at.session_state["compose_fork"] == {"payload": ledger.get("task_ok2").payload, "task_id": "task_ok2"}
+
+
+def test_fork_opens_compose(ledger: Ledger) -> None:
+    at = open_history(task="task_ok2")
+    at.button(key="history_fork").click().run()
+    assert any("Compose" in t.value for t in at.title)
+
+
+def test_missing_elements_are_flagged(ledger: Ledger) -> None:
+    at = open_history(task="task_ok1")
+    assert "@fox" in texts(at.warning) and "no longer in the library" in texts(at.warning)
+
+
+def test_compare_shows_players_and_highlighted_diff(ledger: Ledger) -> None:
+    at = open_history()
+    compare = at.multiselect(key="history_compare")
+    assert len(compare.options) == 3  # finished runs only: the unknown one is not offered
+    assert not any("6789ab" in label for label in compare.options)
+    compare.set_value(["task_ok1", "task_ok2"]).run()
+    diff = next(d for d in at.dataframe if "Field" in d.value.columns).value.set_index("Field")
+    assert (diff.loc["input.mode", "#1 task_ok1"], diff.loc["input.mode", "#2 task_ok2"]) == ("std", "pro")
+    assert bool(diff.loc["input.mode", "differs"]) and not bool(diff.loc["input.duration", "differs"])
+    assert diff.loc["input.kling_elements[0].name", "#2 task_ok2"] == hv.ABSENT
+    assert len(at.get("video")) == 2
+    at.toggle(key="history_compare_only").set_value(True).run()
+    diff = next(d for d in at.dataframe if "Field" in d.value.columns).value
+    assert diff["differs"].all() and "input.duration" not in set(diff["Field"])
+
+
+def _csv_with_problems(ledger: Ledger) -> bytes:
+    fresh = [row("task_new1", "=HYPERLINK(\"x\")", minutes=5), row("task_new2", "Imported", minutes=4)]
+    good = export_csv([ledger.get("task_ok1"), *fresh]).decode("utf-8-sig")
+    return (good + "not,a,valid,row\r\n").encode()
+
+
+def test_import_preview_then_merge_without_duplicates(ledger: Ledger) -> None:
+    at = open_history()
+    at.file_uploader(key="history_import_0").set_value(("old.csv", _csv_with_problems(ledger), "text/csv")).run()
+    assert not at.exception, at.exception
+    assert "3 row(s) ready to import" in texts(at.warning) and "1 bad row(s)" in texts(at.warning)
+    assert "2 new run(s); 1 already in the history" in texts(at.caption)
+    preview = next(d for d in at.dataframe if "task_new1" in set(d.value.get("task_id", [])))
+    assert len(preview.value) == 3
+    assert len(ledger.rows()) == 4  # nothing written before Merge
+    at.button(key="history_merge").click().run()
+    assert "Merged 2 run(s); skipped 1 already present." in texts(at.success)
+    assert {r.task_id for r in ledger.rows()} >= {"task_new1", "task_new2"} and len(ledger.rows()) == 6
+    assert ledger.get("task_new1").prompt == "=HYPERLINK(\"x\")"
+    assert "task_new1" in table_ids(at)
+
+
+@pytest.mark.parametrize(("data_bytes", "message"), [
+    (b"\x00\x01binary", "binary file"),
+    (b"name,age\r\nbob,3\r\n", "not a Kling Studio history export"),
+    (b"", "empty"),
+])
+def test_broken_import_never_touches_history(ledger: Ledger, data_bytes: bytes, message: str) -> None:
+    before = ledger.path.read_bytes()
+    at = open_history()
+    at.file_uploader(key="history_import_0").set_value(("bad.csv", data_bytes, "text/csv")).run()
+    assert message in texts(at.error)
+    assert not [b for b in at.button if b.key == "history_merge"]
+    assert ledger.path.read_bytes() == before
+
+
+@pytest.mark.parametrize("content", [
+    b"task_id,state\r\nx,queued\r\n",  # header lacks columns
+    b"\xff\xfe not utf-8 at all\r\n",
+    (",".join(COLUMNS) + "\r\n1,t,too,few\r\n").encode(),  # a short row
+])
+def test_broken_ledger_shows_message_and_fix(data: Path, content: bytes) -> None:
+    (data / "history.csv").write_bytes(content)
+    at = open_history()
+    error = texts(at.error)
+    assert "cannot be read" in error and "Fix:" in error
+    assert (data / "history.csv").read_bytes() == content
+
+
+def _sandbox_task(data: Path, prompt: str, **config) -> tuple[Ledger, str]:
+    """A task created (and persisted) by a sandbox on the app's data folder before the app starts."""
+    sandbox = start_sandbox(port=0, data_dir=data / "sandbox", **config)
+    led = Ledger.in_dir(data, fsync=False)
+    try:
+        client = KieClient("sandbox-demo", sandbox.base_url, sandbox.base_url)
+        sub = submit_payload(client, led, payload(prompt), origin="sandbox", batch_id="b-1")
+        if config.get("progress") == "immediate":
+            record = client.get_task(sub.row.task_id)
+            led.update(sub.row.task_id, state="succeeded", result_url=record.result_urls[0])
+    finally:
+        sandbox.stop()
+    return led, sub.row.task_id
+
+
+def test_save_video_locally_uses_a_fresh_link(data: Path) -> None:
+    led, task_id = _sandbox_task(data, "A kite over dunes", progress="immediate")
+    at = open_history(task=task_id)  # the stored link points at a sandbox that has stopped
+    at.button(key="history_archive").click().run()
+    assert not at.exception, at.exception
+    assert "Video saved in the data folder." in texts(at.success)
+    saved = Path(led.get(task_id).local_video)
+    assert saved.is_file() and saved.read_bytes()[4:8] == b"ftyp"
+    assert not [b for b in at.button if b.key == "history_archive"] and len(at.get("video")) == 1
+
+
+def test_stale_task_check_now_resumes_and_archives(data: Path) -> None:
+    """A sandbox task created before the app started: the app's sandbox knows it; Check now finishes it."""
+    led, task_id = _sandbox_task(data, "A heron takes off", progress="queries", every_n=1)
+    led.update(task_id, created_at=NOW - timedelta(hours=1), stale=True)
+    at = open_history(task=task_id)
+    for _ in range(5):
+        if led.get(task_id).state == "succeeded":
+            break
+        assert "Stale, still checking" in texts(at.warning)
+        at.button(key="history_check_now").click().run()
+        assert not at.exception, at.exception
+    done = led.get(task_id)
+    assert done.state == "succeeded" and not done.stale
+    assert Path(done.local_video).is_file() and Path(done.local_video).parent == data.resolve() / "videos"
+    at.run()
+    assert len(at.get("video")) == 1 and "✅ succeeded" in at.subheader[0].value
