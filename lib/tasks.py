@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from lib.client import KieClient, TaskRecord, TaskState
-from lib.errors import KieConnectionError, KieError, KieTimeoutError, ValidationError
+from lib.errors import (
+    GATEWAY_STATUSES,
+    KieApiError,
+    KieConnectionError,
+    KieError,
+    KieProtocolError,
+    KieTimeoutError,
+    ValidationError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +101,13 @@ def _row_from_payload(payload: dict[str, Any], *, task_id: str, batch_id: str, o
     return replace(row, fail_msg=fail_msg) if fail_msg else row
 
 
+def _maybe_created(exc: KieError) -> bool:
+    """True when createTask may have reached KIE: a lost/garbled answer, or a gateway page in its place."""
+    if isinstance(exc, KieApiError):
+        return exc.http_status in GATEWAY_STATUSES and exc.code == exc.http_status
+    return bool(getattr(exc, "request_sent", False))
+
+
 def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, origin: str, batch_id: str,
                    limiter: RateLimiter | None = None) -> Submission:
     """Validate, create the task once, and write its row before anything else happens."""
@@ -107,8 +122,8 @@ def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, o
         limiter.wait_turn()
     try:
         task_id = client.create_task(payload)
-    except (KieTimeoutError, KieConnectionError) as exc:
-        if not getattr(exc, "request_sent", False):
+    except (KieTimeoutError, KieConnectionError, KieProtocolError, KieApiError) as exc:
+        if not _maybe_created(exc):
             return Submission(payload, error=exc)
         row = _row_from_payload(payload, task_id=f"unknown-{uuid.uuid4().hex[:12]}", batch_id=batch_id,
                                 origin=origin, state="unknown", estimated=estimated, fail_msg=UNKNOWN_MSG)
@@ -130,7 +145,7 @@ def _fields_from_record(record: TaskRecord) -> dict[str, Any]:
     if record.state is TaskState.FAILED:
         fields["fail_code"] = record.fail_code or ""
         fields["fail_msg"] = record.fail_msg or ""
-    if record.credits_consumed is not None:
+    if record.credits_consumed is not None and record.state.finished:  # not final while running
         fields["credits_consumed"] = float(record.credits_consumed)
     return fields
 

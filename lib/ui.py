@@ -284,7 +284,12 @@ def follow_tick(ctx: AppContext) -> tuple[int, list[str]]:
 
 @st.fragment(run_every=FOLLOW_TICK_S)
 def _follower(ctx: AppContext) -> None:
-    unfinished = [r for r in get_ledger(ctx).unfinished() if r.origin == ctx.origin]
+    from lib.history import HistoryError
+
+    try:
+        unfinished = [r for r in get_ledger(ctx).unfinished() if r.origin == ctx.origin]
+    except HistoryError:
+        return
     if not unfinished:
         return
     finished, errors = follow_tick(ctx)
@@ -299,6 +304,13 @@ def follow_unfinished(ctx: AppContext) -> None:
     """Resume and follow every unfinished task of this mode (runs on every page, every session).
 
     The ticking fragment exists only while something is unfinished, so an idle app uses no CPU."""
-    if any(r.origin == ctx.origin for r in get_ledger(ctx).unfinished()):
+    from lib.history import HistoryError
+
+    try:
+        pending = any(r.origin == ctx.origin for r in get_ledger(ctx).unfinished())
+    except HistoryError as exc:  # a broken ledger must not break every page; History explains the fix
+        st.sidebar.warning(f"Tasks are not being followed: {exc}")
+        return
+    if pending:
         with st.sidebar:
             _follower(ctx)

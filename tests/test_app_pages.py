@@ -43,3 +43,16 @@ def test_page_loads_in_live_mode_and_shows_balance(monkeypatch, tmp_path, sandbo
     assert not at.exception, at.exception
     assert "Live mode" in _sidebar_text(at)
     assert at.sidebar.metric[0].value == "60.62 credits"
+
+
+@pytest.mark.parametrize("page", [None, *PAGES])
+def test_a_broken_history_file_breaks_no_page_and_is_left_untouched(monkeypatch, tmp_path, page) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    broken = b"this is not,a history\nfile\x00\xff"
+    (data / "history.csv").write_bytes(broken)
+    at = _app(monkeypatch, data, {})
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert (data / "history.csv").read_bytes() == broken
