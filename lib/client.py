@@ -31,6 +31,9 @@ RECORD_PATH = "/api/v1/jobs/recordInfo"
 SEED_TASK_PATH = "/api/v1/jobs/{task_id}"
 CREDIT_PATH = "/api/v1/chat/credit"
 DOWNLOAD_URL_PATH = "/api/v1/common/download-url"
+SENT_FIX = ("The request reached KIE but the answer was lost or garbled, so KIE may have acted on it. "
+            "If you were submitting, check History (or https://kie.ai/logs) before submitting again; "
+            "otherwise try again.")
 
 
 class TaskState(str, enum.Enum):
@@ -207,12 +210,18 @@ class KieClient:
                 raise KieTimeoutError(f"{_host(url)} did not answer in time", request_sent=True) from exc
             sent = _was_sent(exc)
             err = KieConnectionError(
-                f"{'Lost the connection to' if sent else 'Could not reach'} {_host(url)}")
+                f"{'Lost the connection to' if sent else 'Could not reach'} {_host(url)}",
+                SENT_FIX if sent else None)
             err.request_sent = sent  # type: ignore[attr-defined]
             raise err from exc
         except requests.RequestException as exc:
             raise KieConnectionError(f"Request to {_host(url)} failed: {type(exc).__name__}") from exc
         body = parse_body(resp.text)
+        if 200 <= resp.status_code < 300 and body is None:  # KIE took the request; its answer was garbled
+            err = KieProtocolError(f"{_host(url)} answered HTTP {resp.status_code} with a body that is not JSON",
+                                   SENT_FIX)
+            err.request_sent = True  # type: ignore[attr-defined]
+            raise err
         ok = 200 <= resp.status_code < 300 and body is not None and str(body.get("code")) == "200"
         if not ok:
             err = error_from_response(resp.status_code, resp.text, dict(resp.headers))

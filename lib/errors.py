@@ -24,6 +24,8 @@ FIXES: dict[int, str] = {
     501: "Generation failed on KIE's side. Failed tasks report 0 credits consumed: adjust the prompt or inputs and submit again.",
     505: "This feature is disabled for your account. Contact KIE support or use another model setting.",
 }
+# A gateway answered after forwarding (or while forwarding) the request: KIE may have acted on it.
+GATEWAY_STATUSES = frozenset({502, 504})
 DEFAULT_FIX = "Unexpected answer from KIE. Try again; if it keeps happening, check https://kie.ai/logs."
 
 
@@ -133,7 +135,11 @@ def error_from_response(status: int, text: str, headers: dict[str, str] | None =
         code = status if status >= 400 else 500
         msg = f"HTTP {status} with {kind} ({snippet})"
         err = KieApiError(code, msg, status, retry_after)
-        if kind == "an HTML page":
+        if status in GATEWAY_STATUSES:
+            err.fix = ("A proxy or gateway answered instead of KIE, so KIE may still have received the request. "
+                       "If you were submitting, check History (or https://kie.ai/logs) before submitting again; "
+                       "otherwise try again in a minute.")
+        elif kind == "an HTML page":
             err.fix = "A proxy or gateway answered instead of KIE. " + FIXES.get(code, DEFAULT_FIX)
         return err
     code = _as_int(body.get("code"))

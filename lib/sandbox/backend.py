@@ -70,6 +70,7 @@ class SandboxConfig:
     server_error: bool = False
     drop_connection_once: int = 0
     html_error_once: int = 0
+    malformed_json_once: int = 0  # the request is handled, then the JSON answer arrives cut off
     slow_seconds: float = 0.0
     message_key: str = "msg"
     disable_recordinfo: bool = False
@@ -246,7 +247,7 @@ class SandboxBackend:
         """The fault to inject into this request (one-shot faults are used up), or None."""
         with self._lock:
             config = self.config
-            for name in ("drop_connection_once", "html_error_once", "rate_limit_once"):
+            for name in ("drop_connection_once", "html_error_once", "rate_limit_once", "malformed_json_once"):
                 if getattr(config, name) > 0:
                     setattr(config, name, getattr(config, name) - 1)
                     return name.removesuffix("_once")

@@ -98,6 +98,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
     # ---- routing --------------------------------------------------------------------------
     def _dispatch(self, method: str) -> None:
         self._body_read = int(self.headers.get("Content-Length") or 0) == 0
+        self._garble = False
         url = urlsplit(self.path)
         try:
             if url.path.startswith("/files/") and method in ("GET", "HEAD"):
@@ -118,7 +119,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
         if self.backend.config.slow_seconds:
             self.sandbox.stopping.wait(self.backend.config.slow_seconds)
         fault = self.backend.take_fault()
-        if fault:
+        self._garble = fault == "malformed_json"  # handled normally; only the answer is corrupted
+        if fault and not self._garble:
             self._fault(fault)
         elif path in UPLOAD_ROUTES:
             self._upload(method, path)
@@ -156,8 +158,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
         elif fault == "html_error":
             self._send(502, NGINX_502, "text/html")
         elif fault == "rate_limit":
+            retry_after = self.backend.config.retry_after  # negative: no Retry-After header at all
             self._send_json(429, {"code": 429, "msg": "Rate limited", "data": None},
-                            {"Retry-After": str(self.backend.config.retry_after)})
+                            {"Retry-After": str(retry_after)} if retry_after >= 0 else None)
         elif fault == "maintenance":
             self._envelope(455, "Service Unavailable: system under maintenance")
         else:
@@ -302,7 +305,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self._send_json(http_status, {"code": code, self.backend.config.message_key: msg, "data": data})
 
     def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(status, json.dumps(body).encode(), "application/json", headers)
+        raw = json.dumps(body).encode()
+        if self._garble:
+            raw = raw[: len(raw) // 2]  # a truncated body, as a flaky proxy delivers it
+        self._send(status, raw, "application/json", headers)
 
     def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self._send_head(status, content_type, len(body), headers)
