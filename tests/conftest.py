@@ -43,6 +43,20 @@ def client(sandbox: object):
     return KieClient("test-key", sandbox.base_url, sandbox.base_url)
 
 
+def follow_to_end(client, ledger, row, data_dir: Path, max_queries: int = 6) -> tuple[object, list[str]]:
+    """Query a task until it finishes (the sandbox/double advance per query); returns the row and states seen."""
+    from lib.tasks import refresh_task
+
+    states: list[str] = []
+    for _ in range(max_queries):
+        row, err = refresh_task(client, ledger, row, data_dir=data_dir, allow_private=True)
+        assert err is None, err
+        states.append(row.state)
+        if row.finished:
+            break
+    return row, states
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -28,26 +29,12 @@ def image_bytes(size: tuple[int, int] = (400, 400), fmt: str = "PNG", color: str
     return buf.getvalue()
 
 
-_VIDEO: list[bytes] = []
-
-
+@functools.cache
 def video_bytes() -> bytes:
-    """A real 1 s H.264 MP4 made with PyAV (made once per run)."""
-    if not _VIDEO:
-        import av
+    """A real 1 s H.264 MP4 (the sandbox's animatic renderer), made once per run."""
+    from lib.sandbox.animatic import render_animatic
 
-        buf = io.BytesIO()
-        with av.open(buf, mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=8)
-            stream.width, stream.height, stream.pix_fmt = 320, 320, "yuv420p"
-            for i in range(8):
-                frame = av.VideoFrame.from_image(Image.new("RGB", (320, 320), (i * 30, 80, 160)))
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        _VIDEO.append(buf.getvalue())
-    return _VIDEO[0]
+    return render_animatic([("test clip", 1)], "1:1")
 
 
 def pngs(n: int) -> list[tuple[str, bytes]]:

@@ -45,20 +45,10 @@ def gif() -> bytes:
 
 
 def mp4() -> bytes:
-    """A real one-second H.264 MP4 made with PyAV."""
-    import av
+    """A real one-second H.264 MP4 (the sandbox's animatic renderer)."""
+    from lib.sandbox.animatic import render_animatic
 
-    out = io.BytesIO()
-    with av.open(out, "w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=8)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
-        for i in range(8):
-            frame = av.VideoFrame.from_image(Image.new("RGB", (64, 64), (i * 30, 80, 160)))
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return out.getvalue()
+    return render_animatic([("test clip", 1)], "1:1")
 
 
 def two_pngs() -> list[tuple[str, bytes, str]]:

@@ -10,8 +10,9 @@ import pytest
 from lib.client import KieClient, TaskState
 from lib.errors import KieApiError
 from lib.history import Ledger
-from lib.tasks import refresh_task, submit_payload
+from lib.tasks import submit_payload
 from lib.uploads import upload_file
+from tests.conftest import follow_to_end
 from tests.kie_docs_double import DocsKie
 
 KEY = "sk-docs-double-000111"
@@ -37,13 +38,7 @@ def test_job_created_and_followed_to_an_archived_result(kie, tmp_path) -> None:
     client = KieClient(KEY, kie.base_url, kie.base_url)
     ledger = Ledger(tmp_path / "history.csv")
     row = submit_payload(client, ledger, PAYLOAD, origin="live", batch_id="b").row
-    states = []
-    for _ in range(6):
-        row, err = refresh_task(client, ledger, row, data_dir=tmp_path, allow_private=True)
-        assert err is None
-        states.append(row.state)
-        if row.finished:
-            break
+    row, states = follow_to_end(client, ledger, row, tmp_path)
     assert states == ["queued", "queued", "running", "succeeded"]
     assert row.fail_code == "" and row.local_video and row.result_url.startswith(kie.base_url)
     assert [p for m, p, _ in kie.requests if m == "POST"].count("/api/v1/jobs/createTask") == 1

@@ -8,6 +8,7 @@ from lib.client import KieClient
 from lib.errors import KieApiError, KieConnectionError, ValidationError
 from lib.history import Ledger
 from lib.tasks import RateLimiter, SubmitGuard, new_batch_id, refresh_task, submit_payload
+from tests.conftest import follow_to_end
 
 PAYLOAD = {"model": "kling-3.0/video",
            "input": {"prompt": "A lighthouse at dusk, slow dolly in", "duration": "3", "mode": "std",
@@ -52,13 +53,7 @@ def test_dropped_connection_after_sending_is_recorded_as_unknown(client, ledger,
 def test_refresh_follows_to_success_and_archives_the_video(client, ledger, sandbox, tmp_path) -> None:
     sandbox.backend.configure(progress="queries", every_n=1)
     row = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b").row
-    states = []
-    for _ in range(6):
-        row, err = refresh_task(client, ledger, row, data_dir=tmp_path, allow_private=True)
-        assert err is None
-        states.append(row.state)
-        if row.finished:
-            break
+    row, states = follow_to_end(client, ledger, row, tmp_path)
     assert states[-1] == "succeeded" and "running" in states
     assert row.local_video and (tmp_path / "videos").exists()
     with open(row.local_video, "rb") as fh:
