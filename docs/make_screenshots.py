@@ -6,8 +6,8 @@ Run: python docs/make_screenshots.py   (needs Debian's Chromium at /usr/bin/chro
 from __future__ import annotations
 
 import io
-import re
 import os
+import re
 import socket
 import subprocess
 import sys
