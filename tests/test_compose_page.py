@@ -257,3 +257,27 @@ def test_drafts_save_and_reopen(data_dir) -> None:
     at.selectbox(key="compose_w_draft_pick").select("idea one").run()
     at.button(key="compose_open_draft").click().run()
     assert at.text_area(key="compose_w_prompt").value == "first idea"
+
+
+def test_an_element_four_days_old_is_reuploaded_on_submit_without_touching_it(data_dir) -> None:
+    make_element(data_dir)
+    at = open_compose(compose_pending_insert=["hero"])
+    at.text_area(key="compose_w_prompt").input("@hero runs along the beach").run()
+    submit_button(at).click().run()
+    first = ledger_rows(data_dir)[0].payload["input"]["kling_elements"][0]["element_input_urls"]
+    client = at.session_state["_settings_client"][1]
+    # four days pass on the file host: the first upload is gone there
+    requests.post(client.api_base + "/sandbox/clock", json={"advance": 4 * 86400}, timeout=5).raise_for_status()
+    assert all(requests.get(u, timeout=5).status_code == 404 for u in first)
+    at.session_state["compose_click_token"] = "second-click"
+    at.run()
+    submit_button(at).click().run()
+    assert not at.exception, at.exception
+    rows = sorted(ledger_rows(data_dir), key=lambda r: r.created_at)
+    assert len(rows) == 2
+    second = rows[1].payload["input"]["kling_elements"][0]["element_input_urls"]
+    assert all(requests.get(u, timeout=5).status_code == 200 for u in second)  # uploaded again (same path reused)
+    from lib.elements import ElementLibrary
+
+    media = ElementLibrary(data_dir).by_name("hero").media
+    assert all(m.uploaded_at and m.uploaded_at > rows[0].created_at.isoformat() for m in media)
