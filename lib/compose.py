@@ -1,4 +1,8 @@
-"""The Compose form as plain Python: session-state form → Job → payload, variants, drafts, snippets, submit."""
+"""The Compose form as plain Python: session-state form → Job → payload, problem placement, frames, fork, drafts.
+
+Batches (variants, cost, submit, follow) live in lib.batches and the cURL/Python snippets in lib.snippets; their
+public names are re-exported here so callers keep importing from lib.compose.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,51 @@ import io
 import json
 import logging
 import os
-import pprint
 import re
-import shlex
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from lib import rules
-from lib.errors import DEFAULT_FIX, FIXES, KieError, ValidationError
+from lib.batches import (
+    MAX_BATCH,
+    BatchResult,
+    DryRun,
+    Variant,
+    batch_cost,
+    dry_run,
+    elapsed_s,
+    failure_fix,
+    followed_rows,
+    needs_confirmation,
+    submit_label,
+    submit_variants,
+    variant_jobs,
+    video_source,
+)
+from lib.errors import KieError
 from lib.jobs import ElementSpec, Job, Shot, referenced_names
+from lib.snippets import CREATE_PATH, curl_command, python_snippet
 from lib.validation import Problem
+
+__all__ = [
+    "CREATE_PATH", "DRAFTS_FILE", "FORM_DEFAULTS", "FRAME_SOURCES", "FRAME_UPLOAD_PATH", "MAX_BATCH", "PENDING_HOST",
+    "BatchResult", "DraftStore", "DryRun", "FrameUpload", "Variant", "add_shot", "batch_cost", "content_sha",
+    "curl_command", "default_form", "dry_run", "elapsed_s", "failure_fix", "field_of", "followed_rows", "form_elements",
+    "form_from_job", "form_of", "form_problems", "frame_url", "insert_reference", "job_from_form", "move_shot",
+    "needs_confirmation", "new_shot", "preview_specs", "problems_by_field", "python_snippet", "referenced_names",
+    "remove_shot", "set_multi", "submit_label", "submit_variants", "timeline_html", "upload_frame", "variant_jobs",
+    "video_source",
+]
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 20
 FRAME_UPLOAD_PATH = "kling-studio/frames"
 PENDING_HOST = "https://pending-upload.invalid"  # placeholder shown until an element is uploaded at submit
-CREATE_PATH = "/api/v1/jobs/createTask"
 DRAFTS_FILE = "drafts.json"
 
 # Every field a person fills in; drafts store exactly these. Each lives in a plain session-state key.
@@ -246,130 +273,6 @@ def problems_by_field(problems: Iterable[Problem], multi: bool = False) -> dict[
     return grouped
 
 
-# ---------------------------------------------------------------- variants and cost
-
-@dataclass(frozen=True)
-class Variant:
-    """One task of a batch: a label for people and the job to send."""
-
-    label: str
-    job: Job
-
-
-def variant_jobs(base: Job, *, takes: int = 1, modes: Iterable[str] = (), sounds: Iterable[bool] = (),
-                 prompts: Iterable[str] = ()) -> list[Variant]:
-    """The grid mode × sound × prompt, each repeated `takes` times; raises ValueError above 20 tasks.
-
-    Multi-shot keeps sound on and ignores prompt variants (each shot has its own prompt)."""
-    modes = list(dict.fromkeys(modes)) or [base.mode]
-    sounds = [True] if base.multi_shots else (list(dict.fromkeys(sounds)) or [base.sound])
-    extra = [p.strip() for p in prompts if p.strip()] if not base.multi_shots else []
-    texts = list(dict.fromkeys([base.prompt, *extra]))
-    count = len(modes) * len(sounds) * len(texts) * max(1, takes)
-    if count > MAX_BATCH:
-        raise ValueError(f"That is {count} tasks; a batch may have at most {MAX_BATCH}: "
-                         "pick fewer modes, sound options, prompt variants or takes.")
-    variants = []
-    for mode in modes:
-        for sound in sounds:
-            for p_index, text in enumerate(texts):
-                for take in range(max(1, takes)):
-                    parts = [mode, "sound on" if sound else "sound off"]
-                    parts += [f"prompt {p_index + 1}"] if len(texts) > 1 else []
-                    parts += [f"take {take + 1}"] if takes > 1 else []
-                    variants.append(Variant(" · ".join(parts), replace(base, mode=mode, sound=sound, prompt=text)))
-    return variants
-
-
-def batch_cost(payloads: Iterable[dict[str, Any]]) -> int | None:
-    """Total credits of a batch, or None while a payload cannot be priced (e.g. a bad duration)."""
-    from lib.pricing import estimate_credits
-
-    try:
-        return sum(estimate_credits(p) for p in payloads)
-    except (ValueError, TypeError):
-        return None
-
-
-def submit_label(count: int, credits: int | None) -> str:
-    """The submit button's text, with the cost of exactly what it sends."""
-    from lib.pricing import format_cost
-
-    what = "Submit" if count == 1 else f"Submit {count} tasks"
-    return f"{what} · {format_cost(credits)}" if credits is not None else f"{what} (fix the errors first)"
-
-
-def needs_confirmation(credits: int | None, balance: Any, limit: int) -> list[str]:
-    """Why this submit must be confirmed: over the balance or over the user's per-submit limit."""
-    reasons = []
-    if credits is None:
-        return reasons
-    if balance is not None and credits > balance:
-        reasons.append(f"It costs {credits:,} credits but the balance is {balance:,.2f}.")
-    if limit and credits > limit:
-        reasons.append(f"It costs {credits:,} credits, above your per-submit limit of {limit:,}.")
-    return reasons
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """What a submit would do, computed without sending anything."""
-
-    tasks: int
-    credits: int | None
-    errors: list[Problem]
-    warnings: list[Problem]
-    confirm: list[str]
-    pending_uploads: list[str]
-
-    def summary(self) -> str:
-        """One line for people."""
-        from lib.pricing import format_cost
-
-        if self.errors:
-            return f"Dry run: {len(self.errors)} error(s) would stop this submit. Nothing was sent."
-        cost = format_cost(self.credits) if self.credits is not None else "an unknown cost"
-        extra = f" Elements uploaded first: {', '.join(self.pending_uploads)}." if self.pending_uploads else ""
-        return f"Dry run OK: {self.tasks} task(s) for {cost}. Nothing was sent or spent.{extra}"
-
-
-def dry_run(payloads: list[dict[str, Any]], *, balance: Any, limit: int, extra: Iterable[Problem] = (),
-            pending_uploads: Iterable[str] = ()) -> DryRun:
-    """Validate every payload of a submit and price it; sends nothing."""
-    from lib.validation import validate_payload
-
-    problems = list(extra)
-    for payload in payloads:
-        problems.extend(p for p in validate_payload(payload) if p not in problems)
-    credits = batch_cost(payloads)
-    return DryRun(len(payloads), credits, [p for p in problems if p.level == rules.ERROR],
-                  [p for p in problems if p.level != rules.ERROR], needs_confirmation(credits, balance, limit),
-                  list(pending_uploads))
-
-
-# ---------------------------------------------------------------- snippets
-
-def curl_command(payload: dict[str, Any], api_base: str) -> str:
-    """The createTask call as cURL; the key stays in $KIE_API_KEY."""
-    body = json.dumps(payload, indent=2, ensure_ascii=False)
-    return (f"curl -X POST {shlex.quote(api_base.rstrip('/') + CREATE_PATH)} \\\n"
-            '  -H "Authorization: Bearer $KIE_API_KEY" \\\n'
-            "  -H 'Content-Type: application/json' \\\n"
-            f"  -d {shlex.quote(body)}")
-
-
-def python_snippet(payload: dict[str, Any], api_base: str) -> str:
-    """The createTask call as Python requests; the key is read from the environment."""
-    literal = pprint.pformat(payload, indent=2, width=100, sort_dicts=False)
-    return ("import os\n\nimport requests\n\n"
-            f"payload = {literal}\n\n"
-            f"resp = requests.post(\n    {api_base.rstrip('/') + CREATE_PATH!r},\n"
-            '    headers={"Authorization": "Bearer " + os.environ["KIE_API_KEY"]},\n'
-            "    json=payload,\n    timeout=30,\n)\n"
-            "body = resp.json()\n"
-            'print(body["code"], body.get("msg"), body.get("data"))\n')
-
-
 # ---------------------------------------------------------------- frames
 
 @dataclass(frozen=True)
@@ -495,72 +398,3 @@ class DraftStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-
-
-# ---------------------------------------------------------------- submit and follow
-
-@dataclass
-class BatchResult:
-    """What one submit click produced: created rows, and messages (with fixes) for what failed."""
-
-    batch_id: str
-    task_ids: list[str] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
-
-
-def submit_variants(client: Any, ledger: Any, library: Any, uploader: Callable[..., Any], variants: list[Variant],
-                    *, origin: str, limiter: Any = None, batch_id: str | None = None,
-                    now: Any = None) -> BatchResult:
-    """Refresh the referenced elements, then create each variant once (ledger row first); stop at the first error."""
-    from lib.elements import ElementError, to_element_spec
-    from lib.jobs import build_payload
-    from lib.tasks import new_batch_id, submit_payload
-
-    result = BatchResult(batch_id or new_batch_id())
-    names = list(dict.fromkeys(n for v in variants for t in v.job.prompts() for n in referenced_names(t)))
-    try:
-        fresh = {e.name: to_element_spec(e) for e in library.ensure_fresh(names, uploader, now=now)} if names else {}
-    except ElementError as exc:
-        result.messages.extend(f"Elements not ready: {p}" for p in exc.problems)
-        return result
-    for variant in variants:
-        job = replace(variant.job, elements=tuple(fresh.values()))  # build_payload keeps only referenced ones
-        try:
-            sub = submit_payload(client, ledger, build_payload(job), origin=origin, batch_id=result.batch_id,
-                                 limiter=limiter)
-        except ValidationError as exc:
-            result.messages.append(f"{variant.label}: not sent — {exc}")
-            break
-        if sub.row is not None:
-            result.task_ids.append(sub.row.task_id)
-        if sub.error is not None:
-            result.messages.append(f"{variant.label}: {sub.error.user_message()}")
-            break
-    return result
-
-
-def failure_fix(fail_code: str | None) -> str:
-    """A plain fix for a task's failCode (KIE's codes; unknown codes get the generation-failed advice)."""
-    try:
-        return FIXES.get(int(str(fail_code)), FIXES[501])
-    except (TypeError, ValueError):
-        return FIXES.get(501, DEFAULT_FIX)
-
-
-def elapsed_s(row: Any, now: datetime | None = None) -> int:
-    """Seconds a task ran (to now while unfinished, to its last update once finished)."""
-    end = row.updated_at if row.finished and row.updated_at else (now or datetime.now(UTC))
-    return max(0, int((end - row.created_at).total_seconds()))
-
-
-def followed_rows(ledger: Any, task_ids: Iterable[str]) -> list[Any]:
-    """The ledger rows of the followed tasks, newest first (ids not in the ledger are skipped)."""
-    rows = [row for task_id in dict.fromkeys(task_ids) if (row := ledger.get(task_id)) is not None]
-    return sorted(rows, key=lambda r: r.created_at, reverse=True)
-
-
-def video_source(row: Any) -> str | None:
-    """Where to play a finished task from: the local archive when present, else KIE's result URL."""
-    if row.local_video and Path(row.local_video).is_file():
-        return row.local_video
-    return row.result_url or None

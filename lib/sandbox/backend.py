@@ -1,58 +1,49 @@
-"""The offline KIE's state and rules (tasks, files, credits, clock, progress, faults); no HTTP here."""
+"""The offline KIE's state and rules (tasks, credits, clock, progress, faults, persistence); no HTTP here.
+
+The upload host's file store is lib.sandbox.files (mixed into SandboxBackend); errors are in lib.sandbox.errors.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hmac
 import json
 import logging
-import mimetypes
 import os
 import secrets
 import shutil
-import string
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO
-from urllib.parse import parse_qs, unquote, urlsplit
+from typing import Any
+
+from lib.sandbox.errors import SandboxError, UploadError
+from lib.sandbox.files import (
+    DOWNLOAD_LINK_TTL_S,
+    EXTENSIONS,
+    MAGIC,
+    UPLOAD_ROOT,
+    UPLOAD_TTL_S,
+    SandboxFileStore,
+)
+
+__all__ = [
+    "CENT", "DOWNLOAD_LINK_TTL_S", "EXTENSIONS", "FILES_DIR", "MAGIC", "SEED_STATES", "STAGES", "STATE_FILE",
+    "UPLOAD_ROOT", "UPLOAD_TTL_S", "SandboxBackend", "SandboxConfig", "SandboxError", "SandboxFileStore",
+    "SandboxTask", "UploadError",
+]
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("waiting", "queuing", "generating", "success")
 SEED_STATES = {"waiting": "pending", "queuing": "pending", "generating": "processing",
                "success": "completed", "fail": "failed"}
-UPLOAD_TTL_S = 3 * 24 * 3600  # kie-api.md §4: uploads are deleted after 3 days
-DOWNLOAD_LINK_TTL_S = 20 * 60  # kie-api.md §8: temporary links last 20 minutes
-UPLOAD_ROOT = "kieai/sandbox"
 STATE_FILE = "sandbox_state.json"
 FILES_DIR = "sandbox_files"
 CENT = Decimal("0.01")
-MAGIC = ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
-EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif", "image/webp": ".webp",
-              "video/mp4": ".mp4", "video/quicktime": ".mov"}
-
-
-class SandboxError(Exception):
-    """An API-host failure: body `code` + `msg`, sent with `http_status` (200 unless the quirk says otherwise)."""
-
-    def __init__(self, code: int, msg: str, http_status: int = 200) -> None:
-        super().__init__(msg)
-        self.code, self.msg, self.http_status = code, msg, http_status
-
-
-class UploadError(Exception):
-    """An upload-host failure: the upload host answers with the real HTTP status."""
-
-    def __init__(self, code: int, msg: str) -> None:
-        super().__init__(msg)
-        self.code, self.msg = code, msg
 
 
 @dataclasses.dataclass
@@ -129,7 +120,7 @@ class SandboxTask:
     complete_ms: int | None = None
 
 
-class SandboxBackend:
+class SandboxBackend(SandboxFileStore):
     """Thread-safe in-memory KIE with optional JSON persistence under `data_dir`."""
 
     def __init__(
@@ -358,149 +349,6 @@ class SandboxBackend:
         with self._lock:
             return self.credits
 
-    # ---- files ----------------------------------------------------------------------------
-    def store_upload(self, source: BinaryIO, upload_path: str | None, file_name: str | None,
-                     mime_hint: str | None = None) -> dict[str, Any]:
-        """Save an uploaded file under kieai/sandbox/<uploadPath>/<fileName>; returns the upload `data`."""
-        folder = _clean_upload_path(upload_path)
-        head = source.read(16)
-        mime = _guess_mime(file_name, head, mime_hint)
-        name = _clean_file_name(file_name) if file_name else _random_name(mime, self.now())
-        file_path = f"{UPLOAD_ROOT}/{folder}/{name}"
-        target = self.files_root / file_path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(head)
-            rest = _copy_capped(source, handle, self.config.max_upload_bytes - len(head))
-        size = len(head) + rest
-        if rest < 0 or size > self.config.max_upload_bytes:
-            os.unlink(tmp)
-            raise UploadError(413, f"File size exceeds the {self.config.max_upload_bytes} byte limit")
-        os.replace(tmp, target)
-        with self._lock:
-            uploaded = self.now()
-            self.files[file_path] = {"size": size, "mime_type": mime, "uploaded_at": uploaded}
-            self._save()
-        return {"success": True, "fileName": name, "filePath": file_path,
-                "downloadUrl": f"{self.base_url}/files/{file_path}", "fileSize": size, "mimeType": mime,
-                "uploadedAt": _iso_z(uploaded)}
-
-    def store_base64(self, data: Any, upload_path: str | None, file_name: str | None) -> dict[str, Any]:
-        """Decode plain base64 or a data: URL and store it."""
-        if not isinstance(data, str) or not data:
-            raise UploadError(400, "Missing required parameter: base64Data")
-        _clean_upload_path(upload_path)
-        mime_hint = None
-        if data.startswith("data:"):
-            header, _, data = data.partition(",")
-            mime_hint = header[5:].split(";")[0] or None
-        try:
-            raw = base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise UploadError(400, "Base64 decoding failed: Invalid Base64 format") from exc
-        if len(raw) > self.config.max_upload_bytes:
-            raise UploadError(413, f"File size exceeds the {self.config.max_upload_bytes} byte limit")
-        return self.store_upload(_BytesReader(raw), upload_path, file_name, mime_hint)
-
-    def store_from_url(self, file_url: Any, upload_path: str | None, file_name: str | None) -> dict[str, Any]:
-        """Copy a file the sandbox itself serves; it is offline, so any other URL fails."""
-        if not isinstance(file_url, str) or not file_url:
-            raise UploadError(400, "Missing required parameter: fileUrl")
-        _clean_upload_path(upload_path)
-        found = self.resolve_file(file_url) if self.is_own_file_url(file_url) else None
-        if found is None or isinstance(found, str):
-            raise UploadError(400, "Failed to download file from URL")
-        path, mime = found
-        with path.open("rb") as handle:
-            return self.store_upload(handle, upload_path, file_name or path.name, mime)
-
-    def is_own_file_url(self, url: str) -> bool:
-        """True for http URLs on this sandbox's host and port under /files/."""
-        own, parts = urlsplit(self.base_url), urlsplit(url)
-        return (parts.scheme, parts.netloc) == (own.scheme, own.netloc) and parts.path.startswith("/files/")
-
-    def download_url(self, url: Any) -> str:
-        """A 20-minute link for a sandbox-generated file; 422 for anything else."""
-        if not isinstance(url, str) or not url:
-            raise SandboxError(422, "url parameter is required")
-        found = self.resolve_file(url) if self.is_own_file_url(url) else None
-        if found is None or isinstance(found, str):
-            raise SandboxError(422, "Only KIE-generated file URLs are supported")
-        plain = urlsplit(url)._replace(query="", fragment="").geturl()
-        return f"{plain}?expires={int(self.now() + DOWNLOAD_LINK_TTL_S)}"
-
-    def resolve_file(self, url_or_path: str) -> tuple[Path, str] | str | None:
-        """Map a /files/ URL to (disk path, mime); "expired" for a stale temporary link; None if absent."""
-        parts = urlsplit(url_or_path)
-        relative = unquote(parts.path).removeprefix("/files/").strip("/")
-        if not relative or any(segment in ("", ".", "..") for segment in relative.split("/")):
-            return None
-        expires = parse_qs(parts.query).get("expires")
-        if expires and (not expires[0].isdigit() or int(expires[0]) < self.now()):
-            return "expired"
-        if relative.startswith("results/"):
-            path = self._result_video(relative.removeprefix("results/").removesuffix(".mp4"))
-            return (path, "video/mp4") if path else None
-        with self._lock:
-            meta = self.files.get(relative)
-            if meta is None:
-                return None
-            if self.now() >= meta["uploaded_at"] + UPLOAD_TTL_S:
-                del self.files[relative]  # expired uploads are deleted, as KIE does after 3 days
-                (self.files_root / relative).unlink(missing_ok=True)
-                self._save()
-                return None
-        path = self.files_root / relative
-        return (path, meta["mime_type"]) if path.is_file() else None
-
-    def _result_video(self, task_id: str) -> Path | None:
-        """The task's animatic, rendered on first request and cached on disk."""
-        with self._lock:
-            task = self.tasks.get(task_id)
-            if task is None or task.state != "success":
-                return None
-            payload = task.payload
-        path = self.files_root / "results" / f"{task_id}.mp4"
-        with self._render_lock:
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                video = self._render(payload)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(video)
-                os.replace(tmp, path)
-        return path
-
-    def _render(self, payload: dict[str, Any]) -> bytes:
-        """Render the job's shots, blending in the first frame when it is a sandbox file."""
-        from lib.sandbox.animatic import FRAME_SIZES, render_animatic
-
-        data = payload.get("input") if isinstance(payload.get("input"), dict) else {}
-        first = self._first_frame(data.get("image_urls"))
-        aspect = data.get("aspect_ratio")
-        if aspect not in FRAME_SIZES:
-            aspect = _closest_aspect(first) if first else "16:9"
-        return render_animatic(_shots(data), aspect, first)
-
-    def _first_frame(self, image_urls: Any) -> bytes | None:
-        if not isinstance(image_urls, list) or not image_urls or not isinstance(image_urls[0], str):
-            return None
-        found = self.resolve_file(image_urls[0]) if self.is_own_file_url(image_urls[0]) else None
-        return found[0].read_bytes() if isinstance(found, tuple) else None
-
-
-class _BytesReader:
-    """A minimal binary reader over bytes (avoids a second copy in BytesIO)."""
-
-    def __init__(self, data: bytes) -> None:
-        self._view, self._pos = memoryview(data), 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self._view) if size < 0 else self._pos + size
-        chunk = bytes(self._view[self._pos:end])
-        self._pos += len(chunk)
-        return chunk
-
 
 def _param_string(payload: dict[str, Any]) -> str:
     """The create request as a JSON string with `input` JSON-encoded again inside it (live quirk)."""
@@ -508,88 +356,3 @@ def _param_string(payload: dict[str, Any]) -> str:
     if "input" in request:
         request["input"] = json.dumps(request["input"], ensure_ascii=False, separators=(",", ":"))
     return json.dumps(request, ensure_ascii=False, separators=(",", ":"))
-
-
-def _shots(data: dict[str, Any]) -> list[tuple[str, int]]:
-    """The (prompt, seconds) list the animatic shows: multi_prompt's shots or the single prompt."""
-    shots = data.get("multi_prompt") if data.get("multi_shots") else None
-    if isinstance(shots, list) and shots:
-        return [(str(shot.get("prompt", "")), max(1, _int(shot.get("duration"), 1)))
-                for shot in shots if isinstance(shot, dict)] or [("", 5)]
-    return [(str(data.get("prompt", "")), max(1, _int(data.get("duration"), 5)))]
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def _closest_aspect(image_bytes: bytes) -> str:
-    """The supported aspect ratio nearest the image's (the output follows the first frame)."""
-    from io import BytesIO
-
-    from PIL import Image
-
-    try:
-        with Image.open(BytesIO(image_bytes)) as image:
-            ratio = image.width / image.height
-    except (OSError, ValueError, ZeroDivisionError):
-        return "16:9"
-    return min({"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0}.items(), key=lambda item: abs(item[1] - ratio))[0]
-
-
-def _clean_upload_path(upload_path: Any) -> str:
-    """uploadPath without outer slashes; required, and never allowed to climb out of the store."""
-    if not isinstance(upload_path, str) or not upload_path.strip("/ "):
-        raise UploadError(400, "Missing required parameter: uploadPath")
-    segments = upload_path.strip("/").split("/")
-    if any(segment in ("", ".", "..") or "\\" in segment for segment in segments):
-        raise UploadError(400, "Invalid parameter: uploadPath")
-    return "/".join(segments)
-
-
-def _clean_file_name(name: str) -> str:
-    if "/" in name or "\\" in name or name in (".", "..") or name.startswith("."):
-        raise UploadError(400, "Invalid parameter: fileName")
-    return name
-
-
-def _random_name(mime: str, now: float) -> str:
-    """KIE-style random name: <ms>-<11 base36 chars><ext>."""
-    alphabet = string.ascii_lowercase + string.digits
-    suffix = "".join(secrets.choice(alphabet) for _ in range(11))
-    return f"{int(now * 1000)}-{suffix}{EXTENSIONS.get(mime, mimetypes.guess_extension(mime) or '')}"
-
-
-def _guess_mime(file_name: str | None, head: bytes, hint: str | None) -> str:
-    """MIME type from the file name, else the content's magic bytes, else the hint."""
-    guessed = mimetypes.guess_type(file_name)[0] if file_name else None
-    if guessed:
-        return guessed
-    for magic, mime in MAGIC:
-        if head.startswith(magic):
-            return mime
-    if head[4:8] == b"ftyp":
-        return "video/quicktime" if head[8:10] == b"qt" else "video/mp4"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    return hint or "application/octet-stream"
-
-
-def _copy_capped(source: BinaryIO, target: BinaryIO, limit: int) -> int:
-    """Copy in 1 MiB chunks; returns bytes copied, or -1 once more than `limit` bytes arrive."""
-    copied = 0
-    while chunk := source.read(1 << 20):
-        copied += len(chunk)
-        if copied > limit:
-            return -1
-        target.write(chunk)
-    return copied
-
-
-def _iso_z(seconds: float) -> str:
-    """UTC ISO-8601 with milliseconds and a Z, like KIE's uploadedAt."""
-    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")

@@ -1,0 +1,352 @@
+"""Element model: the element and media records, name and file-count rules, media intake checks, upload status."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any
+from urllib.parse import unquote, urlparse
+
+from lib import rules
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+NAME_MAX_CHARS = 40  # app decision: KIE documents no limit (kie-api.md §13.6); keeps @name short in prompts
+REFRESH_MARGIN = timedelta(hours=6)  # re-upload when fewer hours than this are left
+UPLOAD_LIFETIME = timedelta(days=3)  # only used when an uploader reports no expiry
+UPLOAD_PATH = "kling-studio/elements"
+LOCAL_METHODS = ("auto", "stream", "base64")
+_NAME_RE = re.compile(rf"[{rules.ELEMENT_NAME_CHARS}]+")
+_NAME_CHAR_RE = re.compile(rf"[{rules.ELEMENT_NAME_CHARS}]")
+# Letters that look Latin but are not (Cyrillic, Greek): the usual way a name "looks right" and fails.
+_LOOKALIKES = dict(zip("асеіјоррѕхуАВСЕНІЈКМНОРЅТХУΑΒΕΖΗΙΚΜΝΟΡΤΥΧοντ",
+                       "aceijoppsxyABCEHIJKMHOPSTXYABEZHIKMNOPTYXovt", strict=True))
+
+FileInput = tuple[str, "bytes | IO[bytes]"]
+Uploader = Callable[..., Any]
+
+
+class ElementError(Exception):
+    """One or more problems with an element or the library; each message names the field and the fix."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class ElementMedia:
+    """One reference file: where its original is and its upload state on KIE."""
+
+    file_name: str
+    local_path: str | None
+    source_url: str | None
+    kind: str  # "image" | "video"
+    mime_type: str | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+    kie_url: str | None = None
+    uploaded_at: str | None = None
+    expires_at: str | None = None
+    upload_error: str | None = None
+    upload_method: str | None = None
+
+
+@dataclass(frozen=True)
+class Element:
+    """A named subject (2–4 images or 1 video) used in prompts as @name."""
+
+    id: str
+    name: str
+    description: str
+    kind: str  # "images" | "video"
+    media: tuple[ElementMedia, ...]
+    created_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    """How an element stands on KIE: label is uploaded|expires soon|expired|not uploaded|failed."""
+
+    label: str
+    detail: str
+    hours_left: float | None = None
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """Names added, and each refused entry as (name, or 1-based position when it has none; reason)."""
+
+    added: list[str] = field(default_factory=list)
+    bad: list[tuple[str | int, str]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- times and small helpers
+
+def to_utc(now: datetime | None) -> datetime:
+    """The moment in UTC (now when None; naive means UTC)."""
+    if now is None:
+        return datetime.now(timezone.utc)
+    return now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
+
+
+def iso_time(moment: datetime) -> str:
+    """ISO 8601 UTC to the second, as stored in library.json."""
+    return to_utc(moment).isoformat(timespec="seconds")
+
+
+def parse_time(value: object) -> datetime | None:
+    """A stored time (ISO text or datetime) in UTC, or None when missing or unreadable."""
+    if isinstance(value, datetime):
+        return to_utc(value)
+    if isinstance(value, str) and value:
+        try:
+            return to_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
+
+
+def safe_file_name(name: str) -> str:
+    """A file name safe to store: no folders, only [A-Za-z0-9._-], never hidden, at most 80 chars."""
+    base = re.split(r"[\\/]", name)[-1]
+    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode("ascii")
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._") or "file"
+    stem, dot, ext = base.rpartition(".")
+    if dot and len(ext) <= 5:
+        return f"{stem[:74]}.{ext}"
+    return base[:80]
+
+
+def unique_file_name(name: str, taken: set[str]) -> str:
+    """The name, or name_2, name_3… so it is unique (ignoring case) among `taken`; records it there."""
+    stem, dot, ext = name.rpartition(".")
+    stem, ext = (stem, f".{ext}") if dot else (name, "")
+    candidate, n = name, 2
+    while candidate.lower() in taken:
+        candidate, n = f"{stem}_{n}{ext}", n + 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+def _url_file_name(url: str) -> str:
+    return safe_file_name(unquote(urlparse(url).path.rsplit("/", 1)[-1]) or "file")
+
+
+# ---------------------------------------------------------------- names and counts
+
+def suggest_name(name: str) -> str:
+    """The nearest valid name: look-alikes made Latin, accents dropped, spaces to _, others removed."""
+    text = "".join(_LOOKALIKES.get(c, c) for c in name.strip())
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"\s+", "_", text)
+    text = "".join(_NAME_CHAR_RE.findall(text))[:NAME_MAX_CHARS]
+    return text or "element_1"
+
+
+def name_problems(name: str) -> list[str]:
+    """Why a name cannot be used as @name (empty list when it can); ignores other elements."""
+    if not name or not name.strip():
+        return ["Name is empty: type a short name such as 'my_cat' (letters, digits, _ or -)."]
+    if _NAME_RE.fullmatch(name) and len(name) <= NAME_MAX_CHARS:
+        return []
+    hint = suggest_name(name)
+    problems = []
+    if any(c.isspace() for c in name):
+        problems.append(f"Name '{name}' has a space: use letters, digits, _ or -, e.g. '{hint}'")
+    for char in dict.fromkeys(c for c in name if c in _LOOKALIKES):
+        label = unicodedata.name(char, "non-Latin letter").title()
+        problems.append(f"Name '{name}' has '{char}' ({label}), which looks like the Latin '{_LOOKALIKES[char]}' "
+                        f"but is not: retype it as '{hint}'")
+    others = [c for c in dict.fromkeys(name) if not c.isspace() and c not in _LOOKALIKES and not _NAME_CHAR_RE.match(c)]
+    if others:
+        shown = " ".join(f"'{c}'" for c in others)
+        problems.append(f"Name '{name}' has {shown}, which @name cannot use: use letters, digits, _ or -, e.g. '{hint}'")
+    if len(name) > NAME_MAX_CHARS:
+        problems.append(f"Name '{name[:20]}…' is {len(name)} characters long: use at most {NAME_MAX_CHARS}, "
+                        f"e.g. '{hint}'")
+    return problems
+
+
+def duplicate_problems(name: str, elements: Iterable[Element], exclude_id: str | None) -> list[str]:
+    """Why `name` clashes with another element (ignoring case), with a free name to use instead."""
+    others = [e for e in elements if e.id != exclude_id]
+    taken = {e.name.lower() for e in others}
+    clash = next((e for e in others if e.name.lower() == name.lower()), None)
+    if clash is None:
+        return []
+    n = 2
+    while f"{name[:NAME_MAX_CHARS - 1 - len(str(n))]}_{n}".lower() in taken:
+        n += 1
+    free = f"{name[:NAME_MAX_CHARS - 1 - len(str(n))]}_{n}"
+    return [f"An element named '{clash.name}' already exists: pick another name, e.g. '{free}'"]
+
+
+def count_problems(kinds: Sequence[str]) -> list[str]:
+    """Why a set of media kinds cannot make an element: 2–4 images or exactly 1 video, never both."""
+    images, videos = kinds.count("image"), kinds.count("video")
+    low, high = rules.ELEMENT_IMAGES_MIN, rules.ELEMENT_IMAGES_MAX
+    if images and videos:
+        return [f"An element takes images or one video, not both: remove the video, or remove the {images} "
+                f"image{'s' if images > 1 else ''} and keep the video."]
+    if videos > rules.ELEMENT_VIDEOS:
+        return [f"{videos} videos: an element takes exactly {rules.ELEMENT_VIDEOS} video. Keep one and remove the rest."]
+    if videos:
+        return []
+    if images == 0:
+        return [f"No reference files: add {low}–{high} images (JPG/PNG) or 1 video (MP4/MOV)."]
+    if images < low:
+        return [f"Only {images} image: add {low - images}–{high - images} more (an element takes {low}–{high} "
+                "images), or use 1 video instead."]
+    if images > high:
+        return [f"{images} images is too many: remove {images - high} (an element takes {low}–{high} images)."]
+    return []
+
+
+def description_problems(description: object) -> list[str]:
+    """Why a description cannot be used (empty list when it can)."""
+    if not isinstance(description, str) or not description.strip():
+        return ["Description is empty: say in a few words what the element is, e.g. 'a ginger cat with a white chest'."]
+    return []
+
+
+# ---------------------------------------------------------------- media intake
+
+@dataclass
+class Incoming:
+    """A file being added: its checked metadata and the open stream to copy from."""
+
+    media: ElementMedia
+    stream: IO[bytes]
+
+
+def inspect_files(files: Iterable[FileInput]) -> tuple[list[Incoming], list[str], list[str]]:
+    """Check each file; returns the good ones, the kind of every recognised file, and the problems."""
+    from lib.media import check_media  # lazily: media checks are their own module
+
+    incoming, kinds, problems = [], [], []
+    for file_name, data in files:
+        stream = io.BytesIO(bytes(data)) if isinstance(data, bytes | bytearray | memoryview) else data
+        stream.seek(0)
+        check = check_media(file_name, stream)
+        stream.seek(0)
+        if check.kind in ("image", "video"):
+            kinds.append(check.kind)
+        if not check.ok or check.kind not in ("image", "video"):
+            found = [p if file_name in p else f"{file_name}: {p}" for p in check.problems]
+            problems.extend(found or [f"{file_name}: not a JPG/PNG image or MP4/MOV video: pick another file."])
+            continue
+        size = check.size if check.size is not None else _stream_size(stream)
+        media = ElementMedia(file_name=file_name, local_path=None, source_url=None, kind=check.kind,
+                             mime_type=check.mime_type, size=size, width=check.width, height=check.height)
+        incoming.append(Incoming(media, stream))
+    return incoming, kinds, problems
+
+
+def _stream_size(stream: IO[bytes]) -> int:
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+def url_media(url: object, kind: str | None = None) -> tuple[ElementMedia | None, list[str]]:
+    """Media for a web address (uploaded later by URL upload), or the problems with the address."""
+    text = url.strip() if isinstance(url, str) else ""
+    shown = text[:80] or repr(url)[:80]
+    if urlparse(text).scheme.lower() not in rules.URL_SCHEMES or not urlparse(text).netloc:
+        return None, [f"'{shown}' is not a web address: use a full URL starting with https://."]
+    if kind is None:
+        path = urlparse(text).path.lower()
+        kind = "video" if rules.looks_like_video_url(text) else "image" if path.endswith(rules.IMAGE_URL_SUFFIXES) else None
+    if kind is None:
+        return None, [f"'{shown}' does not end in .jpg, .png, .mp4 or .mov: link to the image or video file itself."]
+    return ElementMedia(file_name=_url_file_name(text), local_path=None, source_url=text, kind=kind), []
+
+
+def inspect_urls(urls: Iterable[str]) -> tuple[list[ElementMedia], list[str]]:
+    """Media for each web address, and the problems with the addresses that cannot be used."""
+    found, problems = [], []
+    for url in urls:
+        media, errs = url_media(url)
+        problems.extend(errs)
+        if media:
+            found.append(media)
+    return found, problems
+
+
+def element_kind(media: Sequence[ElementMedia]) -> str:
+    """"video" when any file is a video, else "images"."""
+    return "video" if any(m.kind == "video" for m in media) else "images"
+
+
+# ---------------------------------------------------------------- status
+
+def needs_upload(media: ElementMedia, now: datetime | None = None) -> bool:
+    """True when a file is not on KIE, failed, or expires within REFRESH_MARGIN."""
+    expires = parse_time(media.expires_at)
+    return not media.kie_url or bool(media.upload_error) or expires is None or expires - to_utc(now) < REFRESH_MARGIN
+
+
+def upload_status(element: Element, now: datetime | None = None) -> UploadStatus:
+    """The element's upload state; the soonest-expiring file decides."""
+    now = to_utc(now)
+    failed = [m for m in element.media if m.upload_error]
+    if failed:
+        return UploadStatus("failed", f"failed: {failed[0].file_name}: {failed[0].upload_error}")
+    missing = [m for m in element.media if not m.kie_url or parse_time(m.expires_at) is None]
+    if missing or not element.media:
+        total = len(element.media)
+        detail = "not uploaded yet" if len(missing) == total else f"{len(missing)} of {total} files not uploaded yet"
+        return UploadStatus("not uploaded", detail)
+    expires = min(parse_time(m.expires_at) for m in element.media)  # type: ignore[type-var]
+    hours = (expires - now).total_seconds() / 3600
+    if hours <= 0:
+        ago = f"{int(-hours)} h" if hours <= -1 else "less than 1 h"
+        return UploadStatus("expired", f"expired {ago} ago: re-uploaded on next use", hours)
+    left = f"{int(hours)} h" if hours >= 1 else f"{int(hours * 60)} min"
+    if expires - now < REFRESH_MARGIN:
+        return UploadStatus("expires soon", f"expires in {left}: re-uploaded on next use", hours)
+    return UploadStatus("uploaded", f"expires in {left}", hours)
+
+
+def to_spec(element: Element) -> dict[str, Any]:
+    """The element's `kling_elements` entry with its KIE URLs; raises if a file is not uploaded."""
+    missing = [m.file_name for m in element.media if not m.kie_url]
+    if missing:
+        raise ElementError([f"Element '{element.name}' is not uploaded yet ({', '.join(missing)}): upload it first."])
+    urls = [m.kie_url for m in element.media]
+    key = rules.VIDEO_FIELD_BY_SCHEMA[rules.video_element_schema()] if element.kind == "video" else "element_input_urls"
+    return {"name": element.name, "description": element.description, key: urls}
+
+
+def to_element_spec(element: Element) -> Any:
+    """The element as a `lib.jobs.ElementSpec` with its KIE URLs (for building a Job)."""
+    from lib.jobs import ElementSpec
+
+    spec = to_spec(element)
+    urls = tuple(m.kie_url for m in element.media if m.kie_url)
+    return ElementSpec(name=spec["name"], description=spec["description"],
+                       image_urls=urls if element.kind == "images" else (),
+                       video_urls=urls if element.kind == "video" else ())
+
+
+def copy_name(name: str, elements: Iterable[Element]) -> str:
+    """A free name for a copy: '<name>_copy', then '_copy2', '_copy3'…"""
+    taken = {e.name.lower() for e in elements}
+    n = 1
+    while True:
+        suffix = "_copy" if n == 1 else f"_copy{n}"
+        candidate = name[: NAME_MAX_CHARS - len(suffix)] + suffix
+        if candidate.lower() not in taken:
+            return candidate
+        n += 1

@@ -1,0 +1,152 @@
+"""History export/import: spreadsheet-safe CSV out, a tolerant CSV reader with a plain-words report, run recipes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from lib.history_records import encode_records, iter_records
+from lib.history_rows import COLUMNS, FIELDS, MAX_CELL_BYTES, HistoryRow, format_time, scrub_secrets
+
+logger = logging.getLogger(__name__)
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def recipe_json(row: HistoryRow) -> str:
+    """A JSON recipe of one run (payload, settings, result) to reproduce or share it; holds no secret."""
+    recipe = {
+        "kling_studio_recipe": 1,
+        "task_id": row.task_id,
+        "batch_id": row.batch_id,
+        "created_at": format_time(row.created_at),
+        "origin": row.origin,
+        "model": row.model,
+        "payload": scrub_secrets(row.payload),
+        "settings": {
+            "prompt": row.prompt, "shots": row.shots, "duration": row.duration, "mode": row.mode,
+            "sound": row.sound, "multi_shots": row.multi_shots, "elements": list(row.elements),
+            "aspect_ratio": row.aspect_ratio,
+        },
+        "result": {
+            "state": row.state, "result_url": row.result_url, "local_video": row.local_video,
+            "estimated_credits": row.estimated_credits, "credits_consumed": row.credits_consumed,
+            "fail_code": row.fail_code, "fail_msg": row.fail_msg,
+        },
+        "rating": row.rating,
+        "notes": row.notes,
+    }
+    return json.dumps(recipe, ensure_ascii=False, indent=2)
+
+
+def neutralise_cell(text: str) -> str:
+    """Make a cell inert in spreadsheets: prefix "'" to formula-like starts and to a leading "'" (reversible)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def restore_cell(text: str) -> str:
+    """Undo neutralise_cell."""
+    return text[1:] if text.startswith("'") else text
+
+
+def export_csv(rows: Iterable[HistoryRow]) -> bytes:
+    """History rows as UTF-8 CSV (with BOM, for spreadsheets), formula cells neutralised; import_csv restores it."""
+    records = [list(COLUMNS)]
+    records += [[neutralise_cell(v) for v in row.to_csv_dict().values()] for row in rows]
+    return b"\xef\xbb\xbf" + encode_records(records)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What import_csv found: rows ready to merge and every problem, each in plain words."""
+
+    rows_ok: list[HistoryRow] = field(default_factory=list)
+    bad_rows: list[tuple[int, str]] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    missing_columns: list[str] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the file could be read (individual rows may still be bad)."""
+        return self.error is None
+
+    def summary(self) -> str:
+        """One paragraph for the user."""
+        if self.error:
+            return self.error
+        parts = [f"{len(self.rows_ok)} row(s) ready to import."]
+        if self.bad_rows:
+            shown = "; ".join(f"line {line}: {why}" for line, why in self.bad_rows[:5])
+            more = f" (and {len(self.bad_rows) - 5} more)" if len(self.bad_rows) > 5 else ""
+            parts.append(f"{len(self.bad_rows)} bad row(s) skipped: {shown}{more}.")
+        if self.duplicates:
+            parts.append(f"{len(self.duplicates)} repeated task id(s) skipped: {', '.join(self.duplicates[:5])}.")
+        if self.extra_columns:
+            parts.append(f"Ignored unknown column(s): {', '.join(self.extra_columns)}.")
+        return " ".join(parts)
+
+
+def _decode_import(data: bytes) -> str:
+    if b"\x00" in data[:65536]:
+        raise ValueError("This is a binary file, not a CSV. Choose a history CSV exported by Kling Studio.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"The file is not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}). Fix: save it "
+            "as 'CSV UTF-8' (in Excel: File > Save As > CSV UTF-8) and import it again."
+        ) from None
+
+
+def _import_row(header: list[str], cells: list[str], max_cell_bytes: int) -> HistoryRow:
+    if len(cells) != len(header):
+        raise ValueError(f"has {len(cells)} cells, expected {len(header)}")
+    for name, cell in zip(header, cells, strict=True):
+        if len(cell) * 4 > max_cell_bytes and len(cell.encode("utf-8")) > max_cell_bytes:
+            size = len(cell.encode("utf-8")) / 1e6
+            raise ValueError(f"cell {name!r} is {size:.1f} MB; the limit is {max_cell_bytes / 1e6:g} MB")
+    return HistoryRow.from_csv_dict(
+        {name: restore_cell(cell) for name, cell in zip(header, cells, strict=True) if name in COLUMNS}
+    )
+
+
+def import_csv(data: bytes, *, max_cell_bytes: int = MAX_CELL_BYTES) -> ImportReport:
+    """Read an exported history CSV; never raises for bad input, the report says what was wrong."""
+    try:
+        records = list(iter_records(_decode_import(data)))
+    except ValueError as exc:
+        return ImportReport(error=str(exc))
+    except csv.Error as exc:
+        return ImportReport(error=f"This file is not a readable CSV ({exc}). Choose a history CSV exported by "
+                                  "Kling Studio.")
+    if not records:
+        return ImportReport(error="The file is empty: there is nothing to import.")
+    header = [restore_cell(name.strip()) for name in records[0][1]]
+    missing = [name for name in FIELDS if name not in header]
+    extra = [name for name in header if name not in COLUMNS]
+    if missing:
+        first = ", ".join(records[0][1])[:80]
+        return ImportReport(missing_columns=missing, extra_columns=extra, error=(
+            f"This is not a Kling Studio history export: missing column(s) {', '.join(missing)} "
+            f"(its first line reads {first!r}). Export the history again, or add those columns."))
+    rows: list[HistoryRow] = []
+    bad: list[tuple[int, str]] = []
+    duplicates: list[str] = []
+    seen: set[str] = set()
+    for line, cells in records[1:]:
+        try:
+            row = _import_row(header, cells, max_cell_bytes)
+        except ValueError as exc:
+            bad.append((line, str(exc)))
+            continue
+        if row.task_id in seen:
+            duplicates.append(row.task_id)
+            continue
+        seen.add(row.task_id)
+        rows.append(row)
+    return ImportReport(rows, bad, duplicates, [], extra)

@@ -1,0 +1,140 @@
+"""The history file's bytes: CSV record framing, torn-tail detection and the indexed in-memory snapshot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from lib.history_rows import HistoryRow
+
+logger = logging.getLogger(__name__)
+
+_CSV_FIELD_LIMIT = 64 * 2**20
+_CSV_OPTS: dict[str, Any] = {"lineterminator": "\r\n"}  # "\r\n" makes csv quote cells holding a bare "\r"
+
+
+def encode_records(records: Iterable[list[str]]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, **_CSV_OPTS).writerows(records)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _ensure_field_limit() -> None:
+    # csv's default 128 KB cell limit is lower than the cells we must read or report on.
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
+
+
+def iter_records(text: str, first_line: int = 1) -> Iterator[tuple[int, list[str]]]:
+    """Yield (starting line number, cells) for each non-blank CSV record."""
+    _ensure_field_limit()
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    previous = 0
+    for cells in reader:
+        start, previous = previous + first_line, reader.line_num
+        if cells:
+            yield start, cells
+
+
+def split_torn_tail(data: bytes) -> tuple[bytes, bytes]:
+    """Split bytes into complete CSV records and an unfinished final record left by an interrupted write."""
+    if not data or (data.endswith(b"\n") and data.count(b'"') % 2 == 0):
+        return data, b""
+    end = pos = quotes = 0
+    while (newline := data.find(b"\n", pos)) >= 0:
+        quotes += data.count(b'"', pos, newline + 1)
+        pos = newline + 1
+        if quotes % 2 == 0:  # a newline outside quotes ends a record
+            end = pos
+    return data[:end], data[end:]
+
+
+class FileSignature(NamedTuple):
+    """Identity of one version of the file: any write changes it."""
+
+    mtime_ns: int
+    size: int
+    inode: int
+
+
+
+def record_spans(data: bytes | bytearray, start: int) -> tuple[list[int], int]:
+    """Start offsets of the complete records in data[start:], and where the complete part ends."""
+    offsets: list[int] = []
+    pos = begin = start
+    quotes = 0
+    while (newline := data.find(b"\n", pos)) >= 0:
+        quotes += data.count(b'"', pos, newline + 1)
+        pos = newline + 1
+        if not quotes & 1:  # a newline outside quotes ends a record
+            if pos - begin > 2 or data[begin:pos].strip():
+                offsets.append(begin)
+            begin = pos
+    return offsets, begin
+
+
+def parse_record(raw: bytes) -> list[str]:
+    """The cells of one raw CSV record."""
+    return next(csv.reader([raw.decode("utf-8")], strict=True), [])
+
+
+@dataclass
+class Snapshot:
+    """The file as last read or written: raw bytes, record offsets and an id index; rows parsed lazily."""
+
+    sig: FileSignature
+    header: list[str]
+    data: bytearray
+    offsets: list[int] = field(default_factory=list)
+    ids: dict[str, int] = field(default_factory=dict)
+    torn: bytes = b""
+    typed: list[HistoryRow] | None = None
+
+    def span(self, index: int) -> tuple[int, int]:
+        end = self.offsets[index + 1] if index + 1 < len(self.offsets) else len(self.data)
+        return self.offsets[index], end
+
+    def raw(self, index: int) -> bytes:
+        start, end = self.span(index)
+        return bytes(self.data[start:end])
+
+    def line_of(self, index: int) -> int:
+        return self.data.count(b"\n", 0, self.offsets[index]) + 1
+
+    def index_records(self, offsets: list[int], task_col: int) -> None:
+        """Add records (by offset) to the id index; the fast path reads an unquoted task id in place."""
+        data, first = self.data, len(self.offsets)
+        self.offsets.extend(offsets)
+        for number, start in enumerate(offsets, first):
+            comma = data.find(b",", start)
+            if task_col == 1 and comma > 0 and data[start] != 34 and data[comma + 1] != 34:  # 34 is '"'
+                task_id = data[comma + 1:data.find(b",", comma + 1)].decode("utf-8", "replace")
+            else:
+                cells = parse_record(self.raw(number))
+                task_id = cells[task_col] if len(cells) > task_col else ""
+            self.ids.setdefault(task_id.strip(), number)
+
+
+
+def replace_atomically(path: Path, content: bytes, *, fsync: bool, keep_mode: bool) -> None:
+    """Replace `path` with `content` atomically (temp file, fsync, os.replace), keeping its mode if asked."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+        if keep_mode:
+            os.chmod(tmp, os.stat(path).st_mode & 0o777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
