@@ -105,6 +105,7 @@ class ElementLibrary:
         self.files_dir = self.root / "files"
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(self.path) + ".lock", timeout=30)
+        self._memo: tuple[tuple[int, int, int], dict[str, Element]] | None = None
 
     # reading ---------------------------------------------------------------
     def list(self) -> list[Element]:
@@ -328,6 +329,22 @@ class ElementLibrary:
 
     # storage ---------------------------------------------------------------
     def _load(self) -> dict[str, Element]:
+        """The saved elements; re-parsed only when library.json changed (writes replace it: a new inode)."""
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        except OSError:
+            info = None
+        signature = (info.st_mtime_ns, info.st_size, info.st_ino) if info else None
+        if signature and self._memo and self._memo[0] == signature:
+            return dict(self._memo[1])
+        elements = self._parse()
+        if signature:
+            self._memo = (signature, elements)
+        return dict(elements)
+
+    def _parse(self) -> dict[str, Element]:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:

@@ -165,14 +165,14 @@ def setup_page(title: str, icon: str = "🎬") -> AppContext:
 def recent_activity(ctx: AppContext, limit: int = 5) -> None:
     """The last few jobs from the history ledger, or a hint when there are none."""
     try:
-        rows = get_ledger(ctx).rows()
+        rows = _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()))[1]
     except Exception as exc:  # a broken ledger must not break the home page
         st.warning(f"History could not be read: {exc}")
         return
     if not rows:
         st.caption("No jobs yet. Start on the Compose page.")
         return
-    for row in sorted(rows, key=lambda r: r.created_at, reverse=True)[:limit]:
+    for row in rows[:limit]:
         st.write(f"`{row.state}` · {row.created_at:%Y-%m-%d %H:%M} UTC · {row.mode} · "
                  f"{(row.prompt or '(multi-shot)')[:80]}")
 
@@ -189,6 +189,22 @@ def get_ledger(ctx: AppContext) -> Any:
     return _ledger_for(str(ctx.settings.data_dir.resolve()))
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _ledger_view(data_dir: str, signature: tuple) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(unfinished rows, 20 newest rows) of one version of the ledger file: reruns on an unchanged file
+    neither walk nor sort 10,000 rows. Rows are frozen, so sharing them is safe."""
+    from lib.history import UNFINISHED_STATES
+
+    rows = _ledger_for(data_dir).rows()
+    unfinished = tuple(r for r in rows if r.state in UNFINISHED_STATES)
+    return unfinished, tuple(sorted(rows, key=lambda r: r.created_at, reverse=True)[:20])
+
+
+def unfinished_rows(ctx: AppContext) -> tuple[Any, ...]:
+    """Unfinished rows (queued, running, unknown) of every origin, memoised on the ledger file's signature."""
+    return _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()))[0]
+
+
 def service_now(ctx: AppContext) -> Any:
     """'Now' as the file host sees it: the sandbox's own clock (which tests and demos can advance) or real UTC."""
     from datetime import UTC, datetime
@@ -198,11 +214,16 @@ def service_now(ctx: AppContext) -> Any:
     return datetime.now(UTC)
 
 
-def get_library(ctx: AppContext) -> Any:
-    """The element library of this data folder."""
+@st.cache_resource(show_spinner=False)
+def _library_for(data_dir: str) -> Any:
     from lib.elements import ElementLibrary
 
-    return ElementLibrary(ctx.settings.data_dir)
+    return ElementLibrary(data_dir)
+
+
+def get_library(ctx: AppContext) -> Any:
+    """The element library of this data folder (shared: no key in it; it re-reads its file only on change)."""
+    return _library_for(str(ctx.settings.data_dir.resolve()))
 
 
 def get_uploader(ctx: AppContext) -> Any:
@@ -258,7 +279,7 @@ def _due_rows(ctx: AppContext) -> list[Any]:
 
     now = time.time()
     due = []
-    for row in get_ledger(ctx).unfinished():
+    for row in unfinished_rows(ctx):
         if row.origin != ctx.origin or str(row.task_id).startswith("unknown-"):
             continue
         last = row.last_checked_at.timestamp() if row.last_checked_at else None
@@ -287,7 +308,7 @@ def _follower(ctx: AppContext) -> None:
     from lib.history import HistoryError
 
     try:
-        unfinished = [r for r in get_ledger(ctx).unfinished() if r.origin == ctx.origin]
+        unfinished = [r for r in unfinished_rows(ctx) if r.origin == ctx.origin]
     except HistoryError:
         return
     if not unfinished:
@@ -307,7 +328,7 @@ def follow_unfinished(ctx: AppContext) -> None:
     from lib.history import HistoryError
 
     try:
-        pending = any(r.origin == ctx.origin for r in get_ledger(ctx).unfinished())
+        pending = any(r.origin == ctx.origin for r in unfinished_rows(ctx))
     except HistoryError as exc:  # a broken ledger must not break every page; History explains the fix
         st.sidebar.warning(f"Tasks are not being followed: {exc}")
         return

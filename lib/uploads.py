@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import mimetypes
 import os
@@ -124,10 +125,33 @@ def _upload_base64(client: KieClient, fileobj: IO[bytes], file_name: str, path: 
     if size > BASE64_MAX_BYTES:
         raise KieError(f"{file_name} is {size / 1048576:.1f} MB; base64 upload takes at most 10 MB",
                        "Use Auto or Stream for this file.")
-    mime = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
-    encoded = base64.b64encode(fileobj.read()).decode("ascii")
-    body = {"base64Data": f"data:{mime};base64,{encoded}", "uploadPath": path, "fileName": file_name}
-    return client.request("POST", client.upload_base + BASE64_PATH, json=body, timeout=UPLOAD_TIMEOUT)
+    body = _Base64JsonStream(fileobj, size, file_name, {"uploadPath": path, "fileName": file_name})
+    headers = {"Content-Type": "application/json", "Content-Length": str(body.length)}
+    return client.request("POST", client.upload_base + BASE64_PATH, data=iter(body), headers=headers,
+                          timeout=UPLOAD_TIMEOUT)
+
+
+class _Base64JsonStream:
+    """The base64 upload's JSON body, encoded chunk by chunk (no whole-file copies) with a known length."""
+
+    CHUNK = 3 * 64 * 1024  # a multiple of 3 keeps every chunk's base64 free of padding but the last
+
+    def __init__(self, fileobj: IO[bytes], size: int, file_name: str, fields: dict[str, str]) -> None:
+        mime = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
+        self._head = f'{{"base64Data": "data:{mime};base64,'.encode("ascii")
+        self._tail = ('", ' + json.dumps(fields)[1:]).encode("utf-8")
+        self._file = fileobj
+        self.length = len(self._head) + 4 * ((size + 2) // 3) + len(self._tail)
+
+    def __iter__(self):
+        yield self._head
+        carry = b""
+        while chunk := self._file.read(self.CHUNK):
+            chunk = carry + chunk
+            cut = len(chunk) - len(chunk) % 3  # short reads must not put padding mid-stream
+            carry = chunk[cut:]
+            yield base64.b64encode(chunk[:cut])
+        yield base64.b64encode(carry) + self._tail
 
 
 class _MultipartStream:

@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {"elements_name": "", "elements_description": "", "el
                             "elements_flash": [], "elements_files_nonce": 0, "elements_import_nonce": 0,
                             "elements_reseed": False}
 CARDS_PER_ROW = 3
-THUMB_PX = 220
+THUMB_PX = 96  # the size the cards show: st.image then sends the bytes as they are
 
 
 # ---------------------------------------------------------------- state helpers
@@ -221,7 +221,7 @@ def _library_section(ctx: AppContext, library: ElementLibrary, elements: list[El
                     "3 days; the originals stay here, so “Refresh uploads” (or Compose, on submit) re-uploads them.")
     if bar[1].button("Refresh all uploads", key="elements_refresh_all", icon="🔄"):
         _refresh(ctx, library, elements)
-    bar[2].download_button("Export library (JSON)", data=library.export_json(), file_name="kling-elements.json",
+    bar[2].download_button("Export library (JSON)", data=library.export_json, file_name="kling-elements.json",
                            mime="application/json", key="elements_export", icon="⬇️")
     for start in range(0, len(elements), CARDS_PER_ROW):
         for column, element in zip(st.columns(CARDS_PER_ROW), elements[start:start + CARDS_PER_ROW], strict=False):

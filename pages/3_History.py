@@ -46,11 +46,22 @@ def _broken_ledger(exc: HistoryFileError) -> None:
     st.stop()
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _history(path: str, signature: tuple[int, int, int], _ledger: Any) -> tuple[list[HistoryRow], pd.DataFrame]:
-    """Rows and table for one version of the file: reruns with the same file signature reuse them."""
+PICK_LIMIT = 100  # the picker and compare list offer the first rows of the current view, not 10,000 options
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _history(path: str, signature: tuple[int, int, int],
+             _ledger: Any) -> tuple[list[HistoryRow], pd.DataFrame, Any, dict[str, HistoryRow]]:
+    """Rows, table and facets of one version of the file: reruns with the same file signature reuse them.
+    cache_resource (not cache_data): no copy per rerun; rows are frozen and the frame is only read."""
     rows = _ledger.rows()
-    return rows, hv.table_frame(rows)
+    return rows, hv.table_frame(rows), hv.facets(rows), {r.task_id: r for r in rows}
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _sorted(path: str, signature: tuple[int, int, int], _rows: Any, by: str, descending: bool) -> list[HistoryRow]:
+    """All rows in one sort order; filtering a sorted list keeps its order, so the sort runs once per version."""
+    return hv.sort_rows(_rows, by, descending)
 
 
 def _flash(kind: str, message: str) -> None:
@@ -127,7 +138,7 @@ def _table(frame: pd.DataFrame, shown: list[HistoryRow]) -> None:
 
 def _picker(rows_by_id: dict[str, HistoryRow], shown: list[HistoryRow]) -> HistoryRow | None:
     selected = st.session_state.get("history_selected")
-    options = [None, *[r.task_id for r in shown]]
+    options = [None, *[r.task_id for r in shown[:PICK_LIMIT]]]
     if selected and selected not in options:
         options.append(selected)
     st.session_state["history_pick"] = selected
@@ -276,15 +287,17 @@ def _detail(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
         st.json(row.payload or {"note": "no payload recorded"})
 
 
-def _compare(ctx: AppContext, ledger: Any, rows: list[HistoryRow]) -> None:
-    finished = {r.task_id: r for r in hv.sort_rows([r for r in rows if r.finished])}
-    st.session_state["history_compare"] = [t for t in st.session_state.get("history_compare", []) if t in finished]
-    picked = st.multiselect("Runs to compare (2–4 finished runs)", list(finished), key="history_compare",
-                            format_func=lambda t: hv.run_label(finished[t]), max_selections=4)
+def _compare(ctx: AppContext, ledger: Any, shown: list[HistoryRow], by_id: dict[str, HistoryRow]) -> None:
+    chosen = [t for t in st.session_state.get("history_compare", []) if t in by_id and by_id[t].finished]
+    options = [r.task_id for r in shown if r.finished][:PICK_LIMIT]
+    options += [t for t in chosen if t not in options]
+    st.session_state["history_compare"] = chosen
+    picked = st.multiselect("Runs to compare (2–4 finished runs)", options, key="history_compare",
+                            format_func=lambda t: hv.run_label(by_id[t]), max_selections=4)
     if len(picked) < 2:
         st.caption("Pick two to four finished runs to see them side by side with a field-by-field diff.")
         return
-    runs = [finished[t] for t in picked]
+    runs = [by_id[t] for t in picked]
     labels = [f"#{i + 1} {r.task_id[-8:]}" for i, r in enumerate(runs)]
     for col, run, label in zip(st.columns(len(runs)), runs, labels, strict=True):
         with col:
@@ -343,18 +356,19 @@ def main() -> None:
     ledger = get_ledger(ctx)
     shown: list[HistoryRow] = []
     try:
-        rows, frame = _history(str(ledger.path), tuple(ledger.mtime_signature()), ledger)
+        signature = tuple(ledger.mtime_signature())
+        rows, frame, facets, by_id = _history(str(ledger.path), signature, ledger)
         if not rows:
             st.info("No runs yet. Submit a job on the Compose page, or import a history CSV below.")
         else:
-            flt, sort_by, descending = _filters(hv.facets(rows))
-            shown = hv.sort_rows(hv.filter_rows(rows, flt), sort_by, descending)
+            flt, sort_by, descending = _filters(facets)
+            shown = hv.filter_rows(_sorted(str(ledger.path), signature, rows, sort_by, descending), flt)
             _table(frame, shown)
-            row = _picker({r.task_id: r for r in rows}, shown)
+            row = _picker(by_id, shown)
             if row is not None:
                 _detail(ctx, ledger, row)
             st.header("Compare runs")
-            _compare(ctx, ledger, rows)
+            _compare(ctx, ledger, shown, by_id)
         _export_import(ledger, rows, shown)
     except HistoryFileError as exc:
         _broken_ledger(exc)

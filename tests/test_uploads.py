@@ -87,3 +87,22 @@ def test_multipart_stream_length_matches_its_bytes_and_reads_in_chunks() -> None
     assert sum(map(len, chunks)) == body.length
     assert max(len(c) for c in chunks) <= 256 * 1024  # never the whole file in one piece
     assert b'filename="we_ird.mp4"' in chunks[0]
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 196_607, 196_608, 196_609, 700_001])
+def test_base64_body_is_valid_json_of_exact_length_even_with_short_reads(size: int) -> None:
+    import base64
+    import json
+
+    from lib.uploads import _Base64JsonStream
+
+    class ShortReads(io.BytesIO):
+        def read(self, n: int = -1) -> bytes:  # like a socket: fewer bytes than asked
+            return super().read(min(n, 1000) if n and n > 0 else n)
+
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    body = _Base64JsonStream(ShortReads(data), size, "x.png", {"uploadPath": "p", "fileName": "x.png"})
+    raw = b"".join(body)
+    assert len(raw) == body.length
+    parsed = json.loads(raw)
+    assert base64.b64decode(parsed["base64Data"].split(",", 1)[1]) == data and parsed["uploadPath"] == "p"
