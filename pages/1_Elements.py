@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {"elements_name": "", "elements_description": "", "el
                             "elements_flash": [], "elements_files_nonce": 0, "elements_import_nonce": 0,
                             "elements_reseed": False}
 CARDS_PER_ROW = 3
+CARDS_PER_PAGE = 12
 THUMB_PX = 96  # the size the cards show: st.image then sends the bytes as they are
 
 
@@ -223,10 +224,28 @@ def _library_section(ctx: AppContext, library: ElementLibrary, elements: list[El
         _refresh(ctx, library, elements)
     bar[2].download_button("Export library (JSON)", data=library.export_json, file_name="kling-elements.json",
                            mime="application/json", key="elements_export", icon="⬇️")
-    for start in range(0, len(elements), CARDS_PER_ROW):
-        for column, element in zip(st.columns(CARDS_PER_ROW), elements[start:start + CARDS_PER_ROW], strict=False):
+    shown = _page_of(elements)
+    for start in range(0, len(shown), CARDS_PER_ROW):
+        for column, element in zip(st.columns(CARDS_PER_ROW), shown[start:start + CARDS_PER_ROW], strict=False):
             with column:
                 _card(ctx, library, element, now)
+
+
+def _page_of(elements: list[Element]) -> list[Element]:
+    """A big library is searched and paged: a rerun draws a dozen cards, not fifty."""
+    if len(elements) <= CARDS_PER_PAGE:
+        return elements
+    left, right = st.columns([3, 1])
+    query = left.text_input("Find an element", key="elements_search", placeholder="name or description").strip().lower()
+    if query:
+        elements = [e for e in elements if query in e.name.lower() or query in e.description.lower()]
+    pages = max(1, -(-len(elements) // CARDS_PER_PAGE))
+    if st.session_state.get("elements_page", 1) > pages:  # a narrower search has fewer pages
+        st.session_state["elements_page"] = pages
+    page = right.number_input(f"Page (of {pages})", 1, pages, key="elements_page") if pages > 1 else 1
+    page = min(int(page), pages)
+    st.caption(f"{len(elements)} match(es); showing {CARDS_PER_PAGE} per page.")
+    return elements[(page - 1) * CARDS_PER_PAGE:page * CARDS_PER_PAGE]
 
 
 # ---------------------------------------------------------------- the form

@@ -377,3 +377,22 @@ def test_import_of_a_non_json_file_changes_nothing(data_dir: Path) -> None:
     at = _import(at, "photo.png", png())
     assert "photo.png: This is not JSON" in texts(at, "error") and "Nothing was changed" in texts(at, "error")
     assert (data_dir / "elements" / "library.json").read_bytes() == before
+
+
+def test_a_big_library_is_searched_and_paged(data_dir: Path) -> None:
+    from lib.elements import ElementLibrary
+
+    library = ElementLibrary(data_dir)
+    for i in range(14):
+        library.create(f"extra_{i:02d}", "robot" if i == 13 else "a prop",
+                       files=[("a.png", png(320)), ("b.png", png(320))])
+    at = open_page(data_dir)
+    titles = [m.value for m in at.markdown if str(m.value).startswith("#### @")]
+    assert len(titles) == 12 and "#### @extra_00" in titles
+    at.number_input(key="elements_page").set_value(2).run()
+    titles = [m.value for m in at.markdown if str(m.value).startswith("#### @")]
+    assert titles == ["#### @extra_12", "#### @extra_13"]
+    at.text_input(key="elements_search").input("robot").run()
+    assert not at.exception, at.exception
+    titles = [m.value for m in at.markdown if str(m.value).startswith("#### @")]
+    assert titles == ["#### @extra_13"]
