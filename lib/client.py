@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -190,6 +191,14 @@ class KieClient:
 
     def __repr__(self) -> str:
         return f"KieClient(api_base={self.api_base!r}, upload_base={self.upload_base!r}, key=***)"
+
+    @property
+    def account(self) -> str:
+        """A one-way fingerprint of the key, to tell whose live tasks a ledger row holds (never the key)."""
+        if not self._api_key:
+            return ""
+        digest = hashlib.sha256(f"kling-studio-account|{self._api_key}".encode()).hexdigest()
+        return "acct-" + digest[:16]
 
     def auth_headers(self) -> dict[str, str]:
         """The Authorization header; callers must never log it."""

@@ -47,6 +47,7 @@ from lib.history_rows import (
     parse_time,
     scrub_secrets,
     utc_now,
+    visible_to,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ __all__ = [
     "UNFINISHED_STATES", "DuplicateTaskError", "FileSignature", "HistoryError", "HistoryFileError", "HistoryRow",
     "ImportReport", "Ledger", "MergeResult", "UnknownTaskError", "export_csv", "format_time", "import_csv",
     "neutralise_cell", "parse_time", "recipe_json", "restore_cell", "scrub_secrets", "split_torn_tail", "utc_now",
+    "visible_to",
 ]
 
 logger = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ COLUMNS: tuple[str, ...] = (
     "schema_version", "task_id", "batch_id", "created_at", "updated_at", "origin", "model", "state",
     "prompt", "shots_json", "duration", "mode", "sound", "multi_shots", "elements", "aspect_ratio",
     "estimated_credits", "credits_consumed", "result_url", "local_video", "fail_code", "fail_msg",
-    "payload_json", "rating", "notes", "last_checked_at", "stale",
+    "payload_json", "rating", "notes", "last_checked_at", "stale", "account",
 )
 FIELDS: tuple[str, ...] = COLUMNS[1:]
 STATES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "unknown")
@@ -187,6 +187,7 @@ class HistoryRow:
     notes: str = ""
     last_checked_at: datetime | None = None
     stale: bool = False
+    account: str = ""  # live rows: a one-way fingerprint of the key that created them (never the key)
 
     def __post_init__(self) -> None:
         fix = object.__setattr__
@@ -271,6 +272,7 @@ class HistoryRow:
     def from_payload(
         cls, task_id: str, payload: Mapping[str, Any], *, origin: str, state: str = "queued",
         batch_id: str = "", estimated_credits: int | None = None, created_at: datetime | None = None,
+        account: str = "",
     ) -> HistoryRow:
         """Build the row recorded right after createTask, from the payload that was sent."""
         clean = scrub_secrets(payload)
@@ -284,8 +286,14 @@ class HistoryRow:
             duration=_parse_int(str(inp.get("duration") or "")), mode=str(inp.get("mode") or ""),
             sound=bool(inp.get("sound")), multi_shots=bool(inp.get("multi_shots")), elements=names,
             aspect_ratio=str(inp.get("aspect_ratio") or ""), estimated_credits=estimated_credits,
-            payload_json=json.dumps(clean, ensure_ascii=False, sort_keys=True),
+            payload_json=json.dumps(clean, ensure_ascii=False, sort_keys=True), account=account,
         )
+
+
+def visible_to(row: HistoryRow, account: str) -> bool:
+    """Sandbox rows are everyone's; a live row only for sessions using the key that created it
+    (rows without an account, e.g. imported ones, are shown to every session)."""
+    return row.origin != "live" or not row.account or row.account == account
 
 
 _ROW_DEFAULTS: dict[str, Any] = {

@@ -93,11 +93,11 @@ class Submission:
 
 
 def _row_from_payload(payload: dict[str, Any], *, task_id: str, batch_id: str, origin: str, state: str,
-                      estimated: int, fail_msg: str = "") -> Any:
+                      estimated: int, account: str, fail_msg: str = "") -> Any:
     from lib.history import HistoryRow
 
     row = HistoryRow.from_payload(task_id, payload, origin=origin, state=state, batch_id=batch_id,
-                                  estimated_credits=estimated)
+                                  estimated_credits=estimated, account=account if origin == "live" else "")
     return replace(row, fail_msg=fail_msg) if fail_msg else row
 
 
@@ -126,13 +126,14 @@ def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, o
         if not _maybe_created(exc):
             return Submission(payload, error=exc)
         row = _row_from_payload(payload, task_id=f"unknown-{uuid.uuid4().hex[:12]}", batch_id=batch_id,
-                                origin=origin, state="unknown", estimated=estimated, fail_msg=UNKNOWN_MSG)
+                                origin=origin, state="unknown", estimated=estimated, account=client.account,
+                                fail_msg=UNKNOWN_MSG)
         ledger.append(row)
         return Submission(payload, row=row, error=exc)
     except KieError as exc:
         return Submission(payload, error=exc)
     row = _row_from_payload(payload, task_id=task_id, batch_id=batch_id, origin=origin, state="queued",
-                            estimated=estimated)
+                            estimated=estimated, account=client.account)
     ledger.append(row)
     log.info("task %s created (batch %s)", task_id, batch_id)
     return Submission(payload, row=row)

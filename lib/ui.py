@@ -36,6 +36,11 @@ class AppContext:
         """'sandbox' or 'live', as stored in history."""
         return "sandbox" if self.settings.sandbox else "live"
 
+    @property
+    def account(self) -> str:
+        """Whose live rows this session may see: a fingerprint of its key ('' in sandbox mode)."""
+        return "" if self.settings.sandbox else self.client.account
+
 
 def read_secrets() -> dict[str, Any]:
     """st.secrets as a dict; empty when no secrets.toml exists (st.secrets raises then)."""
@@ -165,7 +170,8 @@ def setup_page(title: str, icon: str = "🎬") -> AppContext:
 def recent_activity(ctx: AppContext, limit: int = 5) -> None:
     """The last few jobs from the history ledger, or a hint when there are none."""
     try:
-        rows = _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()))[1]
+        rows = _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()),
+                            ctx.account)[1]
     except Exception as exc:  # a broken ledger must not break the home page
         st.warning(f"History could not be read: {exc}")
         return
@@ -189,20 +195,21 @@ def get_ledger(ctx: AppContext) -> Any:
     return _ledger_for(str(ctx.settings.data_dir.resolve()))
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _ledger_view(data_dir: str, signature: tuple) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """(unfinished rows, 20 newest rows) of one version of the ledger file: reruns on an unchanged file
-    neither walk nor sort 10,000 rows. Rows are frozen, so sharing them is safe."""
-    from lib.history import UNFINISHED_STATES
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _ledger_view(data_dir: str, signature: tuple, account: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(unfinished rows, 20 newest rows) one account may see, for one version of the ledger file: reruns on an
+    unchanged file neither walk nor sort 10,000 rows. Rows are frozen, so sharing them is safe."""
+    from lib.history import UNFINISHED_STATES, visible_to
 
-    rows = _ledger_for(data_dir).rows()
+    rows = [r for r in _ledger_for(data_dir).rows() if visible_to(r, account)]
     unfinished = tuple(r for r in rows if r.state in UNFINISHED_STATES)
     return unfinished, tuple(sorted(rows, key=lambda r: r.created_at, reverse=True)[:20])
 
 
 def unfinished_rows(ctx: AppContext) -> tuple[Any, ...]:
     """Unfinished rows (queued, running, unknown) of every origin, memoised on the ledger file's signature."""
-    return _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()))[0]
+    return _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()),
+                        ctx.account)[0]
 
 
 def service_now(ctx: AppContext) -> Any:

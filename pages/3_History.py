@@ -10,7 +10,16 @@ import streamlit as st
 
 from lib import history_view as hv
 from lib.errors import KieError
-from lib.history import ORIGINS, STATES, HistoryFileError, HistoryRow, export_csv, import_csv, recipe_json
+from lib.history import (
+    ORIGINS,
+    STATES,
+    HistoryFileError,
+    HistoryRow,
+    export_csv,
+    import_csv,
+    recipe_json,
+    visible_to,
+)
 from lib.tasks import archive_row, refresh_task
 from lib.ui import AppContext, get_ledger, get_library, setup_page
 
@@ -50,16 +59,17 @@ PICK_LIMIT = 100  # the picker and compare list offer the first rows of the curr
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _history(path: str, signature: tuple[int, int, int],
+def _history(path: str, signature: tuple[int, int, int], account: str,
              _ledger: Any) -> tuple[list[HistoryRow], pd.DataFrame, Any, dict[str, HistoryRow]]:
     """Rows, table and facets of one version of the file: reruns with the same file signature reuse them.
     cache_resource (not cache_data): no copy per rerun; rows are frozen and the frame is only read."""
-    rows = _ledger.rows()
+    rows = [r for r in _ledger.rows() if visible_to(r, account)]  # another key's live runs stay private
     return rows, hv.table_frame(rows), hv.facets(rows), {r.task_id: r for r in rows}
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _sorted(path: str, signature: tuple[int, int, int], _rows: Any, by: str, descending: bool) -> list[HistoryRow]:
+def _sorted(path: str, signature: tuple[int, int, int], account: str, _rows: Any, by: str,
+            descending: bool) -> list[HistoryRow]:
     """All rows in one sort order; filtering a sorted list keeps its order, so the sort runs once per version."""
     return hv.sort_rows(_rows, by, descending)
 
@@ -338,7 +348,7 @@ def _import(ledger: Any, known: set[str]) -> None:
 def _export_import(ledger: Any, rows: list[HistoryRow], shown: list[HistoryRow]) -> None:
     with st.expander("Export and import", expanded=False):
         c = st.columns(2)
-        c[0].download_button("⬇️ Export all (CSV)", lambda: export_csv(ledger.rows()), key="history_export_all",
+        c[0].download_button("⬇️ Export all (CSV)", lambda: export_csv(rows), key="history_export_all",
                              file_name="kling-history.csv", mime="text/csv", disabled=not rows)
         c[1].download_button("⬇️ Export the filtered view (CSV)", lambda: export_csv(shown), mime="text/csv",
                              file_name="kling-history-filtered.csv", key="history_export_view", disabled=not shown)
@@ -357,12 +367,12 @@ def main() -> None:
     shown: list[HistoryRow] = []
     try:
         signature = tuple(ledger.mtime_signature())
-        rows, frame, facets, by_id = _history(str(ledger.path), signature, ledger)
+        rows, frame, facets, by_id = _history(str(ledger.path), signature, ctx.account, ledger)
         if not rows:
             st.info("No runs yet. Submit a job on the Compose page, or import a history CSV below.")
         else:
             flt, sort_by, descending = _filters(facets)
-            shown = hv.filter_rows(_sorted(str(ledger.path), signature, rows, sort_by, descending), flt)
+            shown = hv.filter_rows(_sorted(str(ledger.path), signature, ctx.account, rows, sort_by, descending), flt)
             _table(frame, shown)
             row = _picker(by_id, shown)
             if row is not None:

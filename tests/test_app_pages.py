@@ -56,3 +56,25 @@ def test_a_broken_history_file_breaks_no_page_and_is_left_untouched(monkeypatch,
         at.switch_page(page).run()
     assert not at.exception, at.exception
     assert (data / "history.csv").read_bytes() == broken
+
+
+def test_sessions_with_different_keys_never_see_each_others_live_tasks(monkeypatch, tmp_path, sandbox) -> None:
+    from lib.client import KieClient
+    from lib.history import HistoryRow, Ledger
+
+    data = tmp_path / "data"
+    ledger = Ledger.in_dir(data)
+    mine, theirs = (KieClient(k, sandbox.base_url, sandbox.base_url).account for k in ("key-mine-1", "key-theirs-2"))
+    assert mine != theirs and "key-mine" not in mine
+    for task_id, origin, account in [("task_mine", "live", mine), ("task_theirs", "live", theirs),
+                                     ("task_demo", "sandbox", "")]:
+        ledger.append(HistoryRow(task_id=task_id, origin=origin, account=account, state="succeeded", prompt=task_id))
+    env = {"KIE_API_KEY": "key-mine-1", "KIE_API_BASE": sandbox.base_url, "KIE_UPLOAD_BASE": sandbox.base_url}
+    at = _app(monkeypatch, data, env)
+    home = " ".join(str(m.value) for m in at.markdown)
+    assert "task_mine" in home and "task_demo" in home and "task_theirs" not in home
+    at.switch_page("pages/3_History.py").run()
+    assert not at.exception, at.exception
+    shown = set(at.dataframe[0].value.index)
+    assert shown == {"task_mine", "task_demo"}
+    assert (data / "history.csv").read_bytes().count(b"key-mine") == 0
