@@ -268,9 +268,9 @@ class KieClient:
             raise KieApiError(422, body_message(body) or "recordInfo is null")
         return TaskRecord.from_json(data, task_id)
 
-    def get_credits(self) -> Decimal:
+    def get_credits(self, timeout: tuple[float, float] | None = None) -> Decimal:
         """The remaining credit balance (a decimal, e.g. 60.62)."""
-        body = self.request("GET", self.api_base + CREDIT_PATH)
+        body = self.request("GET", self.api_base + CREDIT_PATH, timeout=timeout)
         value = _number(body.get("data"))
         if value is None:
             raise KieApiError(500, f"Credit balance is not a number: {body.get('data')!r}")

@@ -101,7 +101,8 @@ def _forget_key() -> None:
 def refresh_balance(ctx: AppContext) -> None:
     """Read the balance again (after a submit); errors are kept to show, never raised."""
     try:
-        st.session_state["settings_balance"] = ctx.client.get_credits()
+        # short timeouts: a dead network must not hold every page's sidebar for long
+        st.session_state["settings_balance"] = ctx.client.get_credits(timeout=(2, 5))
         st.session_state["settings_balance_error"] = ""
     except KieError as exc:
         st.session_state["settings_balance_error"] = exc.user_message()

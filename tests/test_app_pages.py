@@ -78,3 +78,14 @@ def test_sessions_with_different_keys_never_see_each_others_live_tasks(monkeypat
     shown = set(at.dataframe[0].value.index)
     assert shown == {"task_mine", "task_demo"}
     assert (data / "history.csv").read_bytes().count(b"key-mine") == 0
+
+
+@pytest.mark.parametrize("page", [None, *PAGES])
+def test_a_dead_network_in_live_mode_is_named_and_breaks_no_page(monkeypatch, tmp_path, page) -> None:
+    env = {"KIE_API_KEY": "live-key", "KIE_API_BASE": "http://127.0.0.1:9", "KIE_UPLOAD_BASE": "http://127.0.0.1:9"}
+    at = _app(monkeypatch, tmp_path / "data", env)
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    warning = " ".join(str(w.value) for w in at.sidebar.warning)
+    assert "Balance unavailable" in warning and "Could not reach 127.0.0.1:9" in warning and "network" in warning
