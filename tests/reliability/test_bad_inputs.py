@@ -95,35 +95,30 @@ def good_cells(task_id: str = "task_import_1", **changes: str) -> list[str]:
 
 # ---------------------------------------------------------------- runners (each returns the messages shown)
 
-def run_files(files: list[tuple[str, Any]]) -> Callable[[Path, Path], list[str]]:
+def run_create(name: str = "dog", files: list[tuple[str, Any]] | None = None,
+               urls: list[str] | None = None) -> Callable[[Path, Path], list[str]]:
+    """A corpus case: create an element and return the problems it was refused with ([] if accepted)."""
     def run(data: Path, tmp: Path) -> list[str]:
-        resolved = [(name, content(tmp) if callable(content) else content) for name, content in files]
+        default = [("a.png", png_bytes()), ("b.png", png_bytes())] if files is None and urls is None else []
+        resolved = [(n, c(tmp) if callable(c) else c) for n, c in (files or default)]
         try:
-            ElementLibrary(data).create("dog", "a dog", files=resolved)
+            ElementLibrary(data).create(name, "a dog", files=resolved, urls=urls or [])
         except ElementError as exc:
             return exc.problems
         return []
     return run
+
+
+def run_files(files: list[tuple[str, Any]]) -> Callable[[Path, Path], list[str]]:
+    return run_create(files=files)
 
 
 def run_name(name: str) -> Callable[[Path, Path], list[str]]:
-    def run(data: Path, tmp: Path) -> list[str]:
-        try:
-            ElementLibrary(data).create(name, "a dog", files=[("a.png", png_bytes()), ("b.png", png_bytes())])
-        except ElementError as exc:
-            return exc.problems
-        return []
-    return run
+    return run_create(name=name)
 
 
 def run_urls(urls: list[str]) -> Callable[[Path, Path], list[str]]:
-    def run(data: Path, tmp: Path) -> list[str]:
-        try:
-            ElementLibrary(data).create("dog", "a dog", urls=urls)
-        except ElementError as exc:
-            return exc.problems
-        return []
-    return run
+    return run_create(urls=urls)
 
 
 def run_payload(body: dict[str, Any]) -> Callable[[Path, Path], list[str]]:
