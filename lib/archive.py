@@ -146,8 +146,7 @@ def archive_result(
     the check and again by the HTTP library, so DNS rebinding is not fully excluded.
     """
     target = archived_path(dest_dir, task_id)
-    if urlsplit(url).scheme.lower() not in ("http", "https"):
-        raise ArchiveError(f"Only http(s) links can be archived, not {urlsplit(url).scheme or 'this'!r} links.")
+    _check_url(url, allow_private=True)  # scheme and host now; the private-host check runs on every hop
     if url not in allowed_urls:
         raise ArchiveError(f"This link was not returned by KIE for task {task_id}; it will not be downloaded.")
     own_session = session is None

@@ -94,13 +94,15 @@ def _result_urls(data: dict[str, Any]) -> tuple[str, ...]:
     return tuple(str(u) for u in urls or () if u)
 
 
-def _number(value: Any) -> Decimal | None:
+def as_decimal(value: Any) -> Decimal | None:
+    """A finite number from KIE's loosely typed fields (number or text), or None."""
     if value is None or value == "":
         return None
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation:
         return None
+    return number if number.is_finite() else None  # int(NaN) would raise deep inside a status query
 
 
 @dataclass(frozen=True)
@@ -132,10 +134,10 @@ class TaskRecord:
             result_urls=_result_urls(data),
             fail_code=str(fail_code) if fail_code not in (None, "") else None,
             fail_msg=(str(data.get("failMsg")) if data.get("failMsg") not in (None, "") else None),
-            credits_consumed=_number(credits),
-            cost_time=int(_number(data.get("costTime")) or 0) or None,
-            create_time=int(_number(data.get("createTime")) or 0) or None,
-            complete_time=int(_number(data.get("completeTime")) or 0) or None,
+            credits_consumed=as_decimal(credits),
+            cost_time=int(as_decimal(data.get("costTime")) or 0) or None,
+            create_time=int(as_decimal(data.get("createTime")) or 0) or None,
+            complete_time=int(as_decimal(data.get("completeTime")) or 0) or None,
             param=param if isinstance(param, dict) else None,
         )
 
@@ -221,7 +223,7 @@ class KieClient:
             err = KieConnectionError(
                 f"{'Lost the connection to' if sent else 'Could not reach'} {_host(url)}",
                 SENT_FIX if sent else None)
-            err.request_sent = sent  # type: ignore[attr-defined]
+            err.request_sent = sent
             raise err from exc
         except requests.RequestException as exc:
             raise KieConnectionError(f"Request to {_host(url)} failed: {type(exc).__name__}") from exc
@@ -229,7 +231,7 @@ class KieClient:
         if 200 <= resp.status_code < 300 and body is None:  # KIE took the request; its answer was garbled
             err = KieProtocolError(f"{_host(url)} answered HTTP {resp.status_code} with a body that is not JSON",
                                    SENT_FIX)
-            err.request_sent = True  # type: ignore[attr-defined]
+            err.request_sent = True
             raise err
         ok = 200 <= resp.status_code < 300 and body is not None and str(body.get("code")) == "200"
         if not ok:
@@ -243,8 +245,11 @@ class KieClient:
         body = self.request("POST", self.api_base + CREATE_PATH, json=payload)
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
         task_id = data.get("taskId") if data else None
-        if not task_id:
-            raise KieApiError(500, body_message(body) or "createTask answered without a taskId")
+        if not task_id:  # KIE said success, so a paid task may exist: never treat it as "nothing created"
+            err = KieProtocolError(f"createTask answered '{body_message(body) or 'success'}' without a taskId",
+                                   SENT_FIX)
+            err.request_sent = True
+            raise err
         return str(task_id)
 
     def get_task(self, task_id: str) -> TaskRecord:
@@ -271,7 +276,7 @@ class KieClient:
     def get_credits(self, timeout: tuple[float, float] | None = None) -> Decimal:
         """The remaining credit balance (a decimal, e.g. 60.62)."""
         body = self.request("GET", self.api_base + CREDIT_PATH, timeout=timeout)
-        value = _number(body.get("data"))
+        value = as_decimal(body.get("data"))
         if value is None:
             raise KieApiError(500, f"Credit balance is not a number: {body.get('data')!r}")
         return value

@@ -13,7 +13,8 @@ from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
-from lib import rules
+from lib import history_rows, rules
+from lib.validation import url_problem
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,6 @@ REFRESH_MARGIN = timedelta(hours=6)  # re-upload when fewer hours than this are 
 UPLOAD_LIFETIME = timedelta(days=3)  # only used when an uploader reports no expiry
 UPLOAD_PATH = "kling-studio/elements"
 LOCAL_METHODS = ("auto", "stream", "base64")
-_NAME_RE = re.compile(rf"[{rules.ELEMENT_NAME_CHARS}]+")
 _NAME_CHAR_RE = re.compile(rf"[{rules.ELEMENT_NAME_CHARS}]")
 # Letters that look Latin but are not (Cyrillic, Greek): the usual way a name "looks right" and fails.
 _LOOKALIKES = dict(zip("асеіјоррѕхуАВСЕНІЈКМНОРЅТХУΑΒΕΖΗΙΚΜΝΟΡΤΥΧοντ",
@@ -108,9 +108,9 @@ def parse_time(value: object) -> datetime | None:
     """A stored time (ISO text or datetime) in UTC, or None when missing or unreadable."""
     if isinstance(value, datetime):
         return to_utc(value)
-    if isinstance(value, str) and value:
+    if isinstance(value, str) and value.strip():
         try:
-            return to_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+            return history_rows.parse_time(value)
         except ValueError:
             return None
     return None
@@ -157,7 +157,7 @@ def name_problems(name: str) -> list[str]:
     """Why a name cannot be used as @name (empty list when it can); ignores other elements."""
     if not name or not name.strip():
         return ["Name is empty: type a short name such as 'my_cat' (letters, digits, _ or -)."]
-    if _NAME_RE.fullmatch(name) and len(name) <= NAME_MAX_CHARS:
+    if rules.ELEMENT_NAME_RE.fullmatch(name) and len(name) <= NAME_MAX_CHARS:
         return []
     hint = suggest_name(name)
     problems = []
@@ -263,7 +263,7 @@ def url_media(url: object, kind: str | None = None) -> tuple[ElementMedia | None
     """Media for a web address (uploaded later by URL upload), or the problems with the address."""
     text = url.strip() if isinstance(url, str) else ""
     shown = text[:80] or repr(url)[:80]
-    if urlparse(text).scheme.lower() not in rules.URL_SCHEMES or not urlparse(text).netloc:
+    if url_problem(text):
         return None, [f"'{shown}' is not a web address: use a full URL starting with https://."]
     if kind is None:
         path = urlparse(text).path.lower()

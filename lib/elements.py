@@ -13,16 +13,16 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from filelock import FileLock
 
+from lib.atomic import write_atomically
 from lib.element_io import add_imported, element_from_json, element_to_json, export_entry, import_entries
 from lib.element_model import (
     LOCAL_METHODS,
@@ -70,29 +70,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-# ---------------------------------------------------------------- upload failures and safe writes
+# ---------------------------------------------------------------- upload failures
 
 def _failure_reason(exc: BaseException) -> str:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     fix = getattr(exc, "fix", None)
     return f"{message} — {fix}" if fix else message
-
-
-def _atomic_write(path: Path, source: bytes | IO[bytes]) -> None:
-    """Write a file so it is never half-written: temp file, fsync, then os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if isinstance(source, bytes):
-                fh.write(source)
-            else:
-                shutil.copyfileobj(source, fh, 1024 * 1024)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- the library
@@ -365,7 +348,7 @@ class ElementLibrary:
 
     def _save(self, elements: Iterable[Element]) -> None:
         payload = {"version": SCHEMA_VERSION, "elements": [element_to_json(e, self.root) for e in elements]}
-        _atomic_write(self.path, json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8"))
+        write_atomically(self.path, json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8"))
 
     def _require(self, elements: dict[str, Element], element_id: str) -> Element:
         if element_id not in elements:
@@ -390,7 +373,7 @@ class ElementLibrary:
         try:
             for item in incoming:
                 name = unique_file_name(safe_file_name(item.media.file_name), taken)
-                _atomic_write(folder / name, item.stream)
+                write_atomically(folder / name, item.stream)
                 stored.append(replace(item.media, file_name=name, local_path=str(folder / name)))
         except BaseException:
             for m in stored:
@@ -404,6 +387,6 @@ class ElementLibrary:
             return replace(media, local_path=None)
         folder.mkdir(parents=True, exist_ok=True)
         with source.open("rb") as fh:
-            _atomic_write(folder / source.name, fh)
+            write_atomically(folder / source.name, fh)
         return replace(media, local_path=str(folder / source.name))
 

@@ -33,6 +33,7 @@ class KieError(Exception):
     """Base of every KIE failure; `fix` tells the user what to do."""
 
     fix: str = DEFAULT_FIX
+    request_sent: bool = False  # True when KIE may have received (and acted on) the request
 
     def __init__(self, message: str, fix: str | None = None) -> None:
         super().__init__(message)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from filelock import FileLock, Timeout
 
+from lib.atomic import write_atomically
 from lib.history_io import ImportReport, export_csv, import_csv, neutralise_cell, recipe_json, restore_cell
 from lib.history_records import (
     FileSignature,
@@ -27,7 +28,6 @@ from lib.history_records import (
     encode_records,
     parse_record,
     record_spans,
-    replace_atomically,
     split_torn_tail,
 )
 from lib.history_rows import (
@@ -407,7 +407,7 @@ class Ledger:
         """Replace the file atomically; back it up first if it had a torn tail."""
         if old is not None and old.torn:
             self._backup()
-        replace_atomically(self.path, content, fsync=self._fsync, keep_mode=old is not None)
+        write_atomically(self.path, content, fsync=self._fsync, keep_mode=old is not None)
 
     def _rewrite(self, content: bytes, old: Snapshot | None, typed: list[HistoryRow] | None) -> None:
         self._write_replacing(content, old)

@@ -5,11 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from lib.history_rows import HistoryRow
@@ -120,21 +117,3 @@ class Snapshot:
                 cells = parse_record(self.raw(number))
                 task_id = cells[task_col] if len(cells) > task_col else ""
             self.ids.setdefault(task_id.strip(), number)
-
-
-
-def replace_atomically(path: Path, content: bytes, *, fsync: bool, keep_mode: bool) -> None:
-    """Replace `path` with `content` atomically (temp file, fsync, os.replace), keeping its mode if asked."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            if fsync:
-                os.fsync(fh.fileno())
-        if keep_mode:
-            os.chmod(tmp, os.stat(path).st_mode & 0o777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -8,9 +8,9 @@ import pprint
 import shlex
 from typing import Any
 
-log = logging.getLogger(__name__)
+from lib.client import CREATE_PATH
 
-CREATE_PATH = "/api/v1/jobs/createTask"
+log = logging.getLogger(__name__)
 
 
 def curl_command(payload: dict[str, Any], api_base: str) -> str:

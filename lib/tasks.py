@@ -92,20 +92,18 @@ class Submission:
     error: KieError | None = None
 
 
-def _row_from_payload(payload: dict[str, Any], *, task_id: str, batch_id: str, origin: str, state: str,
-                      estimated: int, account: str, fail_msg: str = "") -> Any:
+def _row_from_payload(payload: dict[str, Any], *, batch_id: str, origin: str, estimated: int, account: str) -> Any:
     from lib.history import HistoryRow
 
-    row = HistoryRow.from_payload(task_id, payload, origin=origin, state=state, batch_id=batch_id,
-                                  estimated_credits=estimated, account=account if origin == "live" else "")
-    return replace(row, fail_msg=fail_msg) if fail_msg else row
+    return HistoryRow.from_payload("pending", payload, origin=origin, state="queued", batch_id=batch_id,
+                                   estimated_credits=estimated, account=account if origin == "live" else "")
 
 
 def _maybe_created(exc: KieError) -> bool:
     """True when createTask may have reached KIE: a lost/garbled answer, or a gateway page in its place."""
     if isinstance(exc, KieApiError):
         return exc.http_status in GATEWAY_STATUSES and exc.code == exc.http_status
-    return bool(getattr(exc, "request_sent", False))
+    return exc.request_sent
 
 
 def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, origin: str, batch_id: str,
@@ -117,7 +115,9 @@ def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, o
     errors = [p for p in validate_payload(payload) if p.level == "error"]
     if errors:
         raise ValidationError(errors)
-    estimated = estimate_credits(payload)
+    # Built before paying, so nothing about the row can fail once KIE has created the task.
+    row = _row_from_payload(payload, batch_id=batch_id, origin=origin, estimated=estimate_credits(payload),
+                            account=client.account)
     if limiter:
         limiter.wait_turn()
     try:
@@ -125,18 +125,24 @@ def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, o
     except (KieTimeoutError, KieConnectionError, KieProtocolError, KieApiError) as exc:
         if not _maybe_created(exc):
             return Submission(payload, error=exc)
-        row = _row_from_payload(payload, task_id=f"unknown-{uuid.uuid4().hex[:12]}", batch_id=batch_id,
-                                origin=origin, state="unknown", estimated=estimated, account=client.account,
-                                fail_msg=UNKNOWN_MSG)
-        ledger.append(row)
-        return Submission(payload, row=row, error=exc)
+        row = replace(row, task_id=f"unknown-{uuid.uuid4().hex[:12]}", state="unknown", fail_msg=UNKNOWN_MSG)
+        return _recorded(ledger, payload, row, exc)
     except KieError as exc:
         return Submission(payload, error=exc)
-    row = _row_from_payload(payload, task_id=task_id, batch_id=batch_id, origin=origin, state="queued",
-                            estimated=estimated, account=client.account)
-    ledger.append(row)
     log.info("task %s created (batch %s)", task_id, batch_id)
-    return Submission(payload, row=row)
+    return _recorded(ledger, payload, replace(row, task_id=task_id), None)
+
+
+def _recorded(ledger: Any, payload: dict[str, Any], row: Any, error: KieError | None) -> Submission:
+    """Append the row of a task KIE has (or may have) created; if that fails, the error names the task."""
+    try:
+        ledger.append(row)
+    except Exception as exc:  # the task is (maybe) paid for: its id must not vanish with the error
+        log.error("task %s was created but could not be recorded: %s", row.task_id, exc)
+        return Submission(payload, error=KieError(
+            f"Task {row.task_id} was sent to KIE but could not be saved to History ({exc})",
+            "Note the task id and check https://kie.ai/logs before submitting again."))
+    return Submission(payload, row=row, error=error)
 
 
 def _fields_from_record(record: TaskRecord) -> dict[str, Any]:
@@ -158,21 +164,14 @@ def refresh_task(client: KieClient, ledger: Any, row: Any, *, data_dir: Path, al
 
     if str(row.task_id).startswith("unknown-"):
         return row, None
+    stale = is_stale(row.created_at.timestamp(), time.time(), deadline_s or DEFAULT_DEADLINE_S)
     try:
         record = client.get_task(row.task_id)
     except KieError as exc:
-        created = _epoch(row.created_at)
-        stale = is_stale(created, time.time(), deadline_s or DEFAULT_DEADLINE_S)
         return ledger.update(row.task_id, last_checked_at=now_utc(), stale=stale), exc
-    fields = _fields_from_record(record)
-    if not record.state.finished:
-        fields["stale"] = is_stale(_epoch(row.created_at), time.time(), deadline_s or DEFAULT_DEADLINE_S)
-    else:
-        fields["stale"] = False
-    row = ledger.update(row.task_id, **fields)
+    row = ledger.update(row.task_id, **_fields_from_record(record), stale=stale and not record.state.finished)
     if record.state is TaskState.SUCCEEDED and not row.local_video and record.result_urls:
-        row, err = archive_row(ledger, row, record.result_urls, data_dir=data_dir, allow_private=allow_private)
-        return row, err
+        return archive_row(ledger, row, record.result_urls, data_dir=data_dir, allow_private=allow_private)
     return row, None
 
 
@@ -190,11 +189,3 @@ def archive_row(ledger: Any, row: Any, result_urls: tuple[str, ...], *, data_dir
                              "It still plays from KIE's link for now; History retries the download.")
     return ledger.update(row.task_id, local_video=str(path), updated_at=now_utc()), None
 
-
-def _epoch(moment: datetime | str) -> float:
-    if isinstance(moment, datetime):
-        return moment.timestamp()
-    try:
-        return datetime.fromisoformat(str(moment)).timestamp()
-    except ValueError:
-        return time.time()

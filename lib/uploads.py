@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any
 
+from lib.client import as_decimal
 from lib.errors import KieApiError, KieError
+from lib.history_rows import parse_time
+from lib.validation import url_problem
 
 if TYPE_CHECKING:
     from lib.client import KieClient
@@ -54,7 +57,7 @@ class UploadedFile:
             download_url=str(url),
             file_name=str(data.get("fileName") or data.get("originalName") or ""),
             file_path=str(data.get("filePath") or ""),
-            size=int(data.get("fileSize") or 0),
+            size=int(as_decimal(data.get("fileSize")) or 0),
             mime_type=str(data.get("mimeType") or "application/octet-stream"),
             uploaded_at=uploaded,
             expires_at=uploaded + UPLOAD_LIFETIME,
@@ -63,9 +66,10 @@ class UploadedFile:
 
 
 def _parse_time(value: object) -> datetime:
-    if isinstance(value, str) and value:
+    """The host's upload time (naive means UTC); now when it sent none or an unreadable one."""
+    if isinstance(value, str) and value.strip():
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+            return parse_time(value)
         except ValueError:
             pass
     return datetime.now(timezone.utc)
@@ -106,7 +110,7 @@ def upload_file(client: KieClient, source: IO[bytes] | str, *, file_name: str, u
     path = clean_upload_path(upload_path)
     if chosen == "url":
         url = str(source)
-        if not url.lower().startswith(("http://", "https://")):
+        if url_problem(url):
             raise KieError(f"{url[:60]!r} is not an http(s) address", "Use a web address starting with https://.")
         body = {"fileUrl": url, "uploadPath": path, "fileName": file_name}
         resp = client.request("POST", client.upload_base + URL_PATH, json=body, timeout=UPLOAD_TIMEOUT)
@@ -126,9 +130,8 @@ def _upload_base64(client: KieClient, fileobj: IO[bytes], file_name: str, path: 
         raise KieError(f"{file_name} is {size / 1048576:.1f} MB; base64 upload takes at most 10 MB",
                        "Use Auto or Stream for this file.")
     body = _Base64JsonStream(fileobj, size, file_name, {"uploadPath": path, "fileName": file_name})
-    headers = {"Content-Type": "application/json", "Content-Length": str(body.length)}
-    return client.request("POST", client.upload_base + BASE64_PATH, data=iter(body), headers=headers,
-                          timeout=UPLOAD_TIMEOUT)
+    return client.request("POST", client.upload_base + BASE64_PATH, data=body,
+                          headers={"Content-Type": "application/json"}, timeout=UPLOAD_TIMEOUT)
 
 
 class _Base64JsonStream:
@@ -140,10 +143,14 @@ class _Base64JsonStream:
         mime = mimetypes.guess_type(file_name)[0] or "application/octet-stream"
         self._head = f'{{"base64Data": "data:{mime};base64,'.encode("ascii")
         self._tail = ('", ' + json.dumps(fields)[1:]).encode("utf-8")
-        self._file = fileobj
+        self._file, self._start = fileobj, fileobj.tell()
         self.length = len(self._head) + 4 * ((size + 2) // 3) + len(self._tail)
 
+    def __len__(self) -> int:  # requests frames the body by this length (never chunked)
+        return self.length
+
     def __iter__(self):
+        self._file.seek(self._start)  # a retried request re-reads the file from where it began
         yield self._head
         carry = b""
         while chunk := self._file.read(self.CHUNK):
@@ -168,10 +175,14 @@ class _MultipartStream:
                  f"Content-Type: {mime}\r\n\r\n")
         self._head = head.encode("utf-8")
         self._tail = f"\r\n--{self.boundary}--\r\n".encode("ascii")
-        self._file = fileobj
+        self._file, self._start = fileobj, fileobj.tell()
         self.length = len(self._head) + _size_of(fileobj) + len(self._tail)
 
+    def __len__(self) -> int:  # requests frames the body by this length (never chunked)
+        return self.length
+
     def __iter__(self):
+        self._file.seek(self._start)  # a retried request re-reads the file from where it began
         yield self._head
         while chunk := self._file.read(256 * 1024):
             yield chunk
@@ -180,7 +191,6 @@ class _MultipartStream:
 
 def _upload_stream(client: KieClient, fileobj: IO[bytes], file_name: str, path: str) -> dict[str, Any]:
     body = _MultipartStream(fileobj, file_name, {"uploadPath": path, "fileName": file_name})
-    headers = {"Content-Type": f"multipart/form-data; boundary={body.boundary}",
-               "Content-Length": str(body.length)}
-    return client.request("POST", client.upload_base + STREAM_PATH, data=iter(body), headers=headers,
+    headers = {"Content-Type": f"multipart/form-data; boundary={body.boundary}"}
+    return client.request("POST", client.upload_base + STREAM_PATH, data=body, headers=headers,
                           timeout=UPLOAD_TIMEOUT)

@@ -16,7 +16,6 @@ from lib.rules import ERROR, WARNING
 
 log = logging.getLogger(__name__)
 
-_NAME_RE = re.compile(rf"[{rules.ELEMENT_NAME_CHARS}]+")
 _URL_SHOWN_CHARS = 60
 
 
@@ -300,7 +299,7 @@ def _check_element_name(raw: dict, path: str, label: str, seen: set[str], report
     if not isinstance(name, str) or not name.strip():
         report.error(f"{path}.name", "element_name", f"{label} has no name: give it a short name such as dog, then write @dog in the prompt.")
         return None
-    if not _NAME_RE.fullmatch(name):
+    if not rules.ELEMENT_NAME_RE.fullmatch(name):
         report.error(f"{path}.name", "element_name", _name_problem(name))
         return None
     if name in seen:

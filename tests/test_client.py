@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from lib.client import KieClient, TaskState, create_retry, parse_state, query_retry
+from lib.client import KieClient, TaskRecord, TaskState, create_retry, parse_state, query_retry
 from lib.errors import (
     FIXES,
     KieApiError,
@@ -199,3 +199,11 @@ def test_only_safe_calls_are_retried(retry, method, status, expected) -> None:
 
 def test_key_is_not_in_repr(client) -> None:
     assert "test-key" not in repr(client)
+
+
+
+@pytest.mark.parametrize("cost_time", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_in_a_record_are_treated_as_missing(cost_time: str) -> None:
+    record = TaskRecord.from_json({"taskId": "t", "state": "generating", "costTime": cost_time,
+                                   "creditsConsumed": cost_time})
+    assert record.cost_time is None and record.credits_consumed is None

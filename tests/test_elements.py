@@ -543,3 +543,23 @@ def test_imported_urls_are_reuploaded_by_url_through_the_sandbox(lib, client, tm
     assert [requests.get(m.kie_url, timeout=10).content for m in fresh[0].media] == [data for _, data in files]
     with pytest.raises(ElementError, match="@far: failed: a.png: KIE error 400"):
         other.ensure_fresh(["far"], uploader)
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("https://cdn.example.com/dog.png", True),
+    ("  https://cdn.example.com/dog.png  ", True),  # pasted with spaces around: trimmed
+    ("https://cdn.exa mple.com/dog.png", False),
+    ("https://:443/dog.png", False),
+    ("ftp://cdn.example.com/dog.png", False),
+    ("cdn.example.com/dog.png", False),
+])
+def test_web_addresses_are_checked_like_the_request_validator(url: str, ok: bool) -> None:
+    media, problems = el.url_media(url)
+    assert (media is not None, not problems) == (ok, ok)
+
+
+@pytest.mark.parametrize(("text", "hour"), [("2026-03-01T10:00:00Z", 10), ("2026-03-01T10:00:00", 10),
+                                             ("2026-03-01T12:00:00+02:00", 10), ("soon", None), ("", None)])
+def test_stored_times_parse_to_utc_or_none(text: str, hour: int | None) -> None:
+    value = el.parse_time(text)
+    assert (value.hour if value else None) == hour

@@ -533,3 +533,36 @@ def test_restart_keeps_tasks_files_and_wall_progress(tmp_path: Path, clock: Fake
         assert requests.get(f"{second.base_url}/files/{path}", timeout=10).content == png_bytes()
     finally:
         second.stop()
+
+
+class _BrokenUpload(io.RawIOBase):
+    """An upload body whose sender disappears after the first chunk."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.calls += 1
+        if self.calls > 2:
+            raise ConnectionResetError("client went away")
+        return b"\x89PNG\r\n\x1a\n" + b"x" * 100
+
+
+def test_an_interrupted_upload_leaves_no_temporary_file(tmp_path: Path) -> None:
+    from lib.sandbox.backend import SandboxBackend
+
+    backend = SandboxBackend(tmp_path)
+    with pytest.raises(ConnectionResetError):
+        backend.store_upload(_BrokenUpload(), "elements", "a.png")
+    assert [p.name for p in backend.files_root.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("state", ['{"credits": "12"', '{"tasks": {}}', '{"credits": "x"}', '[1, 2]',
+                                   '{"credits": "5", "tasks": {"t": {"task_id": "t"}}}'])
+def test_a_damaged_state_file_is_set_aside_and_the_sandbox_starts_clean(tmp_path: Path, state: str) -> None:
+    from lib.sandbox.backend import STATE_FILE, SandboxBackend
+
+    (tmp_path / STATE_FILE).write_text(state)
+    backend = SandboxBackend(tmp_path)
+    assert backend.tasks == {} and backend.credits == Decimal("1000.00")
+    assert (tmp_path / STATE_FILE).with_suffix(".corrupt").read_text() == state

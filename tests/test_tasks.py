@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
 from lib.client import KieClient
 from lib.errors import KieApiError, KieConnectionError, ValidationError
@@ -98,3 +99,45 @@ def test_rate_limiter_keeps_20_per_10_seconds_without_real_sleep() -> None:
 
 def test_batch_ids_are_unique() -> None:
     assert len({new_batch_id() for _ in range(100)}) == 100
+
+
+class _BrokenLedger:
+    """A ledger whose disk write fails (full disk, lock held by another process)."""
+
+    def append(self, row):
+        from lib.history import HistoryFileError
+
+        raise HistoryFileError("history.csv is locked by another process")
+
+
+def test_created_task_that_cannot_be_recorded_is_reported_with_its_id(client, sandbox, caplog) -> None:
+    sub = submit_payload(client, _BrokenLedger(), PAYLOAD, origin="sandbox", batch_id="b")
+    [task_id] = list(sandbox.backend.tasks)
+    assert sub.row is None and sub.error is not None
+    assert task_id in sub.error.message and "kie.ai/logs" in sub.error.fix
+    assert task_id in caplog.text
+
+
+
+class _AnswerSession(requests.Session):
+    """Answers every request with one fixed KIE body (HTTP 200)."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.answer = body
+
+    def send(self, request, **kwargs):
+        resp = requests.Response()
+        resp.status_code, resp.url, resp._content = 200, request.url, self.answer
+        return resp
+
+
+@pytest.mark.parametrize("body", [b'{"code":200,"msg":"success","data":{}}',
+                                  b'{"code":200,"msg":"success","data":null}',
+                                  b'{"code":200,"msg":"success","data":{"recordId":"r-1"}}'])
+def test_success_without_a_task_id_is_recorded_as_unknown_not_dropped(ledger, body: bytes) -> None:
+    # KIE said "success", so a paid task may exist even though its id did not arrive.
+    client = KieClient("k", "https://api.example", "https://upload.example", session=_AnswerSession(body))
+    sub = submit_payload(client, ledger, PAYLOAD, origin="live", batch_id="b")
+    assert sub.error is not None and "check" in sub.error.fix.lower()
+    assert [r.state for r in ledger.rows()] == ["unknown"]

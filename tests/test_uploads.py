@@ -6,6 +6,7 @@ import io
 from datetime import timedelta
 
 import pytest
+import requests
 from PIL import Image
 
 from lib.client import KieClient
@@ -106,3 +107,44 @@ def test_base64_body_is_valid_json_of_exact_length_even_with_short_reads(size: i
     assert len(raw) == body.length
     parsed = json.loads(raw)
     assert base64.b64decode(parsed["base64Data"].split(",", 1)[1]) == data and parsed["uploadPath"] == "p"
+
+
+@pytest.mark.parametrize(("size", "expected"), [("2048", 2048), (2048.0, 2048), ("about 2 KB", 0), (None, 0), ("NaN", 0)])
+def test_odd_file_sizes_from_the_upload_host_never_raise(size, expected: int) -> None:
+    from lib.uploads import UploadedFile
+
+    data = {"downloadUrl": "https://tempfile.example/a.png", "fileSize": size, "uploadedAt": "2026-03-01T10:00:00"}
+    result = UploadedFile.from_json(data, "stream")
+    assert result.size == expected
+    assert result.uploaded_at.utcoffset() == timedelta(0) and result.uploaded_at.hour == 10  # naive means UTC
+
+
+@pytest.mark.parametrize("url", ["https://exa mple.com/a.png", "https:///a.png", "https://:443/a.png"])
+def test_malformed_web_addresses_are_refused_before_sending(client, sandbox, url: str) -> None:
+    with pytest.raises(KieError, match="not an http"):
+        upload_file(client, url, file_name="a.png", upload_path="x")
+    assert sandbox.backend.state()["files"] == 0
+
+
+class _CapturingSession(requests.Session):
+    """A session that records the prepared request (headers as they go on the wire) and answers OK."""
+
+    def send(self, request, **kwargs):
+        self.sent = request
+        body = b"".join(request.body) if not isinstance(request.body, bytes) else request.body
+        self.body = body
+        resp = requests.Response()
+        resp.status_code, resp.url = 200, request.url
+        resp._content = b'{"code":200,"msg":"ok","data":{"downloadUrl":"https://x/a.png","fileSize":3}}'
+        return resp
+
+
+@pytest.mark.parametrize("method", ["stream", "base64"])
+def test_streamed_bodies_are_framed_by_content_length_only(method: str) -> None:
+    # Both headers at once is a malformed request: proxies parse the raw body as chunked, or refuse it.
+    session = _CapturingSession()
+    client = KieClient("k", "https://api.example", "https://upload.example", session=session)
+    upload_file(client, io.BytesIO(b"abc"), file_name="a.png", upload_path="x", method=method)
+    headers = {k.lower(): v for k, v in session.sent.headers.items()}
+    assert "transfer-encoding" not in headers
+    assert int(headers["content-length"]) == len(session.body)

@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from lib.atomic import write_atomically
 from lib.sandbox.errors import SandboxError, UploadError
 from lib.sandbox.files import (
     DOWNLOAD_LINK_TTL_S,
@@ -201,14 +202,14 @@ class SandboxBackend(SandboxFileStore):
             return
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:  # keep the bad file for inspection, start clean
+            credits = Decimal(data["credits"])
+            tasks = {key: SandboxTask(**value) for key, value in data.get("tasks", {}).items()}
+            files, offset = dict(data.get("files", {})), float(data.get("clock_offset", 0.0))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
             logger.warning("Sandbox state %s is unreadable (%s); starting fresh", path, exc)
-            os.replace(path, path.with_suffix(".corrupt"))
+            os.replace(path, path.with_suffix(".corrupt"))  # kept for inspection
             return
-        self.credits = Decimal(data["credits"])
-        self.clock_offset = float(data.get("clock_offset", 0.0))
-        self.tasks = {key: SandboxTask(**value) for key, value in data.get("tasks", {}).items()}
-        self.files = dict(data.get("files", {}))
+        self.credits, self.clock_offset, self.tasks, self.files = credits, offset, tasks, files
         logger.info("Sandbox restored %d tasks and %d files from %s", len(self.tasks), len(self.files), path)
 
     def _save(self) -> None:
@@ -219,10 +220,7 @@ class SandboxBackend(SandboxFileStore):
         data = {"version": 1, "credits": str(self.credits), "clock_offset": self.clock_offset,
                 "tasks": {key: dataclasses.asdict(task) for key, task in self.tasks.items()},
                 "files": self.files}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sandbox_state-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, path)
+        write_atomically(path, json.dumps(data).encode("utf-8"), fsync=False)  # a demo store: speed over fsync
 
     # ---- auth and faults ------------------------------------------------------------------
     def authorize(self, header: str | None) -> bool:

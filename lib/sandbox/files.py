@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from lib.atomic import write_atomically
 from lib.sandbox.errors import SandboxError, UploadError
 
 if TYPE_CHECKING:
@@ -56,14 +57,17 @@ class SandboxFileStore:
         target = self.files_root / file_path
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(head)
-            rest = _copy_capped(source, handle, self.config.max_upload_bytes - len(head))
-        size = len(head) + rest
-        if rest < 0 or size > self.config.max_upload_bytes:
-            os.unlink(tmp)
-            raise UploadError(413, f"File size exceeds the {self.config.max_upload_bytes} byte limit")
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(head)
+                rest = _copy_capped(source, handle, self.config.max_upload_bytes - len(head))
+            size = len(head) + rest
+            if rest < 0 or size > self.config.max_upload_bytes:
+                raise UploadError(413, f"File size exceeds the {self.config.max_upload_bytes} byte limit")
+            os.replace(tmp, target)
+        except BaseException:  # a refused or broken-off upload leaves nothing behind
+            Path(tmp).unlink(missing_ok=True)
+            raise
         with self._lock:
             uploaded = self.now()
             self.files[file_path] = {"size": size, "mime_type": mime, "uploaded_at": uploaded}
@@ -151,10 +155,7 @@ class SandboxFileStore:
         with self._render_lock:
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                video = self._render(payload)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(video)
-                os.replace(tmp, path)
+                write_atomically(path, self._render(payload), fsync=False)
         return path
 
     def _render(self, payload: dict[str, Any]) -> bytes:
