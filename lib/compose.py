@@ -47,8 +47,8 @@ __all__ = [
     "CREATE_PATH", "DRAFTS_FILE", "FORM_DEFAULTS", "FRAME_SOURCES", "FRAME_UPLOAD_PATH", "MAX_BATCH", "PENDING_HOST",
     "BatchResult", "DraftStore", "DryRun", "FrameUpload", "Variant", "add_shot", "batch_cost", "content_sha",
     "curl_command", "default_form", "dry_run", "elapsed_s", "failure_fix", "field_of", "followed_rows", "form_elements",
-    "form_from_job", "form_of", "form_problems", "frame_url", "insert_reference", "job_from_form", "move_shot",
-    "needs_confirmation", "new_shot", "preview_specs", "problems_by_field", "python_snippet", "referenced_names",
+    "form_from_job", "form_of", "form_problems", "frame_url", "insert_reference", "is_untouched", "job_from_form",
+    "move_shot", "needs_confirmation", "new_shot", "preview_specs", "problems_by_field", "python_snippet", "referenced_names",
     "remove_shot", "set_multi", "submit_label", "submit_variants", "timeline_html", "upload_frame", "variant_jobs",
     "video_source",
 ]
@@ -96,6 +96,11 @@ def new_shot(prompt: str = "", duration: int = 3) -> dict[str, Any]:
 def default_form() -> dict[str, Any]:
     """A fresh copy of every form field's default."""
     return copy.deepcopy(FORM_DEFAULTS)
+
+
+def is_untouched(form: Mapping[str, Any]) -> bool:
+    """True while every field still has its default: nothing typed yet, so no error is worth showing."""
+    return dict(form) == FORM_DEFAULTS
 
 
 def form_of(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -219,7 +219,7 @@ def _library_section(ctx: AppContext, library: ElementLibrary, elements: list[El
     bar = st.columns([2, 1, 1])
     fresh = sum(1 for e in elements if library.status(e, now).label == "uploaded")
     bar[0].markdown(f"**{len(elements)} element(s)**, {fresh} uploaded and fresh. KIE deletes uploads after "
-                    "3 days; the originals stay here, so “Refresh uploads” (or Compose, on submit) re-uploads them.")
+                    "3 days; the originals stay here, so “Refresh all uploads” (or Compose, on submit) re-uploads them.")
     if bar[1].button("Refresh all uploads", key="elements_refresh_all", icon="🔄"):
         _refresh(ctx, library, elements)
     bar[2].download_button("Export library (JSON)", data=library.export_json, file_name="kling-elements.json",
@@ -236,13 +236,15 @@ def _page_of(elements: list[Element]) -> list[Element]:
     if len(elements) <= CARDS_PER_PAGE:
         return elements
     left, right = st.columns([3, 1])
-    query = left.text_input("Find an element", key="elements_search", placeholder="name or description").strip().lower()
+    query = left.text_input("Find an element", key="elements_search", placeholder="name or description",
+                            persist_state="session").strip().lower()
     if query:
         elements = [e for e in elements if query in e.name.lower() or query in e.description.lower()]
     pages = max(1, -(-len(elements) // CARDS_PER_PAGE))
     if st.session_state.get("elements_page", 1) > pages:  # a narrower search has fewer pages
         st.session_state["elements_page"] = pages
-    page = right.number_input(f"Page (of {pages})", 1, pages, key="elements_page") if pages > 1 else 1
+    page = right.number_input(f"Page (of {pages})", 1, pages, key="elements_page",
+                              persist_state="session") if pages > 1 else 1
     page = min(int(page), pages)
     st.caption(f"{len(elements)} match(es); showing {CARDS_PER_PAGE} per page.")
     return elements[(page - 1) * CARDS_PER_PAGE:page * CARDS_PER_PAGE]

@@ -27,6 +27,8 @@ from lib.ui import (
 )
 from lib.validation import validate_payload
 
+PREVIEW_PX = 420
+
 ctx = setup_page("Compose", "✍️")
 S = st.session_state
 for _key, _value in cp.FORM_DEFAULTS.items():
@@ -89,7 +91,9 @@ def _take_frame(which: str) -> None:
 
 
 def show(field: str) -> None:
-    """The live problems of one field, right under it."""
+    """The live problems of one field, right under it (none on a form nobody has touched yet)."""
+    if untouched:
+        return
     for problem in by_field.get(field, []):
         (st.error if problem.level == rules.ERROR else st.warning)(problem.message, icon="⛔" if
                                                                    problem.level == rules.ERROR else "⚠️")
@@ -112,6 +116,8 @@ if S["compose_pending_insert"]:
 
 # ---- everything below is computed from the plain keys, so problems can be drawn next to each field
 form = cp.form_of(S)
+S["compose_touched"] = S.get("compose_touched", False) or not cp.is_untouched(form)
+untouched = not S["compose_touched"]  # once something was typed, clearing it again shows what is missing
 elements = library_elements()
 element_names = [e.name for e in elements]
 used_names = cp.form_elements(form)
@@ -321,7 +327,9 @@ with right:
     if reasons:
         st.warning(" ".join(reasons), icon="💸")
         confirmed = st.checkbox("Submit anyway", key=f"compose_confirm_{token}")
-    if errors:
+    if untouched:
+        st.caption("✍️ Write a prompt (or switch on Multi-shot) to begin: every rule is checked as you type.")
+    elif errors:
         st.caption(f"⛔ {len(errors)} error(s) to fix before submitting (shown next to their fields).")
     clicked = st.button(cp.submit_label(len(variants), credits), key=f"compose_submit_{token}", type="primary",
                         disabled=bool(errors) or not variants or not confirmed, use_container_width=True)
@@ -360,9 +368,12 @@ with right:
                             key="compose_w_preview_pick")
         shown = payloads[min(pick or 0, len(payloads) - 1)]
     tab_json, tab_curl, tab_py = st.tabs(["JSON", "cURL", "Python"])
-    tab_json.json(shown)
-    tab_curl.code(cp.curl_command(shown, ctx.settings.api_base), language="bash")
-    tab_py.code(cp.python_snippet(shown, ctx.settings.api_base), language="python")
+    # a fixed height scrolls a long prompt inside the preview, so Submit's progress below stays in reach
+    tab_json.container(height=PREVIEW_PX, border=False).json(shown)
+    tab_curl.container(height=PREVIEW_PX, border=False).code(cp.curl_command(shown, ctx.settings.api_base),
+                                                               language="bash")
+    tab_py.container(height=PREVIEW_PX, border=False).code(cp.python_snippet(shown, ctx.settings.api_base),
+                                                             language="python")
     st.caption("The key is never shown: the snippets read it from KIE_API_KEY.")
 
 
@@ -376,8 +387,9 @@ def _progress_card(row: Any) -> None:
                     f" · batch `{row.batch_id}` · [History](/History?task={row.task_id})")
         if row.state == "succeeded" and (source := cp.video_source(row)):
             st.video(source)
-            if row.local_video and Path(row.local_video).is_file():
-                st.download_button("Download MP4", Path(row.local_video).read_bytes(), file_name=f"{row.task_id}.mp4",
+            if row.local_video and (video := Path(row.local_video)).is_file():
+                # read only when clicked: this card redraws every 2 s while other tasks run
+                st.download_button("Download MP4", lambda: video.read_bytes(), file_name=f"{row.task_id}.mp4",
                                    mime="video/mp4", key=f"compose_dl_{row.task_id}")
             else:
                 st.link_button("Download MP4", row.result_url)

@@ -21,7 +21,7 @@ from lib.history import (
     visible_to,
 )
 from lib.tasks import archive_row, refresh_task
-from lib.ui import AppContext, get_ledger, get_library, setup_page
+from lib.ui import AppContext, allow_private_results, get_ledger, get_library, setup_page
 
 COLUMN_CONFIG: dict[str, Any] = {
     "task_id": st.column_config.TextColumn("Task id"),
@@ -55,6 +55,8 @@ def _broken_ledger(exc: HistoryFileError) -> None:
     st.stop()
 
 
+# Filters, sort and compare picks come back after a visit to another page (Fork, Compose and back).
+KEEP = "session"
 PICK_LIMIT = 100  # the picker and compare list offer the first rows of the current view, not 10,000 options
 
 
@@ -104,7 +106,7 @@ def _follow_deep_link() -> None:
 def _multiselect(col: Any, label: str, options: tuple[str, ...], key: str, **kw: Any) -> tuple[str, ...]:
     # a chosen value stays among the choices even when no run has it any more
     options = tuple(dict.fromkeys([*options, *st.session_state.get(key, [])]))
-    return tuple(col.multiselect(label, options, key=key, **kw))
+    return tuple(col.multiselect(label, options, key=key, persist_state=KEEP, **kw))
 
 
 def _filters(facets: hv.Facets) -> tuple[hv.HistoryFilter, str, bool]:
@@ -113,16 +115,17 @@ def _filters(facets: hv.Facets) -> tuple[hv.HistoryFilter, str, bool]:
         states = _multiselect(c[0], "State", STATES, "history_f_states", format_func=hv.STATE_BADGES.get)
         origins = _multiselect(c[1], "Live / sandbox", ORIGINS, "history_f_origins")
         modes = _multiselect(c[2], "Mode", facets.modes, "history_f_modes")
-        sound = c[3].selectbox("Sound", hv.SOUND_CHOICES, key="history_f_sound")
+        sound = c[3].selectbox("Sound", hv.SOUND_CHOICES, key="history_f_sound", persist_state=KEEP)
         c = st.columns(4)
         elements = _multiselect(c[0], "Element", facets.elements, "history_f_elements")
-        days = c[1].date_input("Date range (UTC)", value=(), key="history_f_dates")
-        text = c[2].text_input("Search", key="history_f_text", placeholder="prompt, notes, task id, element…")
-        rating = c[3].select_slider("Rating at least", options=list(range(6)), key="history_f_rating",
+        days = c[1].date_input("Date range (UTC)", value=(), key="history_f_dates", persist_state=KEEP)
+        text = c[2].text_input("Search", key="history_f_text", placeholder="prompt, notes, task id, element…",
+                               persist_state=KEEP)
+        rating = c[3].select_slider("Rating at least", options=list(range(6)), key="history_f_rating", persist_state=KEEP,
                                     format_func=lambda n: "any" if n == 0 else "★" * n)
         c = st.columns(4)
-        sort_by = c[0].selectbox("Sort by", list(hv.SORT_KEYS), key="history_sort")
-        descending = c[1].toggle("Descending", value=True, key="history_sort_desc")
+        sort_by = c[0].selectbox("Sort by", list(hv.SORT_KEYS), key="history_sort", persist_state=KEEP)
+        descending = c[1].toggle("Descending", value=True, key="history_sort_desc", persist_state=KEEP)
     days = tuple(days) if isinstance(days, tuple | list) else (days,)
     date_from: date | None = days[0] if days else None
     date_to: date | None = days[1] if len(days) > 1 else date_from
@@ -181,7 +184,7 @@ def _status(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
     if st.button("Check now", key="history_check_now", disabled=other_mode,
                  help=f"Switch to {row.origin} mode to query this task." if other_mode else "Ask KIE once."):
         new, err = refresh_task(ctx.client, ledger, row, data_dir=ctx.settings.data_dir,
-                                allow_private=ctx.settings.sandbox)
+                                allow_private=allow_private_results(ctx))
         _flash("warning" if err else "success", err.user_message() if err else f"Checked: {hv.state_badge(new)}.")
         st.rerun()
 
@@ -196,7 +199,7 @@ def _save_locally(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
     if not urls:
         _flash("error", "No result link is known for this run. Check it at https://kie.ai/logs.")
         return
-    _, err = archive_row(ledger, row, urls, data_dir=ctx.settings.data_dir, allow_private=ctx.settings.sandbox)
+    _, err = archive_row(ledger, row, urls, data_dir=ctx.settings.data_dir, allow_private=allow_private_results(ctx))
     _flash("error" if err else "success", err.user_message() if err else "Video saved in the data folder.")
 
 
@@ -236,9 +239,11 @@ def _rating_and_notes(ledger: Any, row: HistoryRow) -> None:
     st.feedback("stars", key=f"history_rating_{row.task_id}", default=row.rating - 1 if row.rating else None,
                 on_change=_save_rating, args=(ledger, row.task_id))
     notes = st.text_area("Notes", value=row.notes, key=f"history_notes_{row.task_id}", height=90)
-    if st.button("Save notes", key="history_save_notes", disabled=notes == row.notes):
-        ledger.update(row.task_id, notes=notes, updated_at=row.updated_at)
-        _flash("success", "Notes saved.")
+    # never disabled: typed text commits on blur, so a button enabled only after the blur swallows the first click
+    if st.button("Save notes", key="history_save_notes"):
+        if notes != row.notes:
+            ledger.update(row.task_id, notes=notes, updated_at=row.updated_at)
+        _flash("success", "Notes saved." if notes != row.notes else "Notes unchanged: nothing to save.")
         st.rerun()
 
 
@@ -303,7 +308,7 @@ def _compare(ctx: AppContext, ledger: Any, shown: list[HistoryRow], by_id: dict[
     options += [t for t in chosen if t not in options]
     st.session_state["history_compare"] = chosen
     picked = st.multiselect("Runs to compare (2–4 finished runs)", options, key="history_compare",
-                            format_func=lambda t: hv.run_label(by_id[t]), max_selections=4)
+                            format_func=lambda t: hv.run_label(by_id[t]), max_selections=4, persist_state=KEEP)
     if len(picked) < 2:
         st.caption("Pick two to four finished runs to see them side by side with a field-by-field diff.")
         return
@@ -314,7 +319,7 @@ def _compare(ctx: AppContext, ledger: Any, shown: list[HistoryRow], by_id: dict[
             st.markdown(f"**{label}** · {hv.prompt_text(run)[:80]}")
             _player(ctx, ledger, run, key="compare")
             st.markdown("  \n".join(f"{k}: **{v}**" for k, v in hv.settings_summary(run).items()))
-    only = st.toggle("Only fields that differ", key="history_compare_only")
+    only = st.toggle("Only fields that differ", key="history_compare_only", persist_state=KEEP)
     frame = hv.diff_frame(hv.payload_diff([r.payload for r in runs]), labels, only_differences=only)
     st.caption(f"{int(frame['differs'].sum())} differing field(s) highlighted.")
     styled = frame.style.apply(lambda r: [HIGHLIGHT if r["differs"] else ""] * len(r), axis=1)

@@ -407,3 +407,16 @@ def test_followed_rows_elapsed_and_video_source(tmp_path: Path) -> None:
     assert cp.video_source(rows[0]) == str(video)
     video.unlink()
     assert cp.video_source(rows[0]) == "https://r.test/v.mp4" and cp.video_source(rows[1]) is None
+
+
+@pytest.mark.parametrize(("changes", "untouched"), [
+    ({}, True),
+    ({"compose_prompt": "a fox"}, False),
+    ({"compose_prompt": " "}, False),
+    ({"compose_mode": "pro"}, False),
+    ({"compose_multi": True}, False),
+])
+def test_is_untouched_only_while_every_field_has_its_default(changes: dict, untouched: bool) -> None:
+    from lib.compose import default_form, is_untouched
+
+    assert is_untouched({**default_form(), **changes}) is untouched

@@ -179,10 +179,15 @@ def test_variants_batch_and_progress_to_video(data_dir) -> None:
     ledger = Ledger.in_dir(data_dir)
     for row in rows:
         refresh_task(client, ledger, row, data_dir=data_dir, allow_private=True)
-    at.run()
+    read = []
+    real_read = Path.read_bytes
+    with pytest.MonkeyPatch.context() as mp:  # the progress cards redraw every 2 s: no MP4 is read for them
+        mp.setattr(Path, "read_bytes", lambda self: read.append(self.suffix) or real_read(self))
+        at.run()
     assert not at.exception, at.exception
     assert texts(at.markdown).count("**succeeded**") == 4
     assert len(at.get("video")) == 4
+    assert len(at.get("download_button")) == 4 and ".mp4" not in read
 
 
 def test_element_is_uploaded_at_submit(data_dir) -> None:
@@ -281,3 +286,14 @@ def test_an_element_four_days_old_is_reuploaded_on_submit_without_touching_it(da
 
     media = ElementLibrary(data_dir).by_name("hero").media
     assert all(m.uploaded_at and m.uploaded_at > rows[0].created_at.isoformat() for m in media)
+
+
+def test_a_fresh_form_shows_no_error_until_something_is_typed(data_dir) -> None:
+    at = open_compose()
+    assert not at.error, texts(at.error)
+    assert "Write a prompt (or switch on Multi-shot) to begin" in texts(at.caption)
+    assert submit_button(at).disabled
+    at.text_area(key="compose_w_prompt").input("a fox").run()
+    at.text_area(key="compose_w_prompt").input("").run()
+    assert "The prompt is empty" in texts(at.error)
+    assert submit_button(at).disabled

@@ -340,3 +340,50 @@ def test_stale_task_check_now_resumes_and_archives(data: Path) -> None:
     assert Path(done.local_video).is_file() and Path(done.local_video).parent == data.resolve() / "videos"
     at.run()
     assert len(at.get("video")) == 1 and "✅ succeeded" in at.subheader[0].value
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("history_f_text", "red fox", ["task_ok2", "task_ok1"]),
+    ("history_f_states", ["failed"], ["task_bad"]),
+    ("history_f_rating", 4, ["task_ok1"]),
+])
+def test_filters_survive_a_visit_to_another_page(ledger: Ledger, key: str, value, expected: list[str]) -> None:
+    at = open_history()
+    at.get_by_key(key).set_value(value).run()
+    at.switch_page("pages/2_Compose.py").run()
+    at.switch_page("pages/3_History.py").run()
+    assert not at.exception, at.exception
+    assert table_ids(at) == expected
+
+
+def test_sort_order_and_compared_runs_survive_a_visit_to_another_page(ledger: Ledger) -> None:
+    at = open_history()
+    at.toggle(key="history_sort_desc").set_value(False).run()
+    at.multiselect(key="history_compare").set_value(["task_ok1", "task_ok2"]).run()
+    at.switch_page("pages/1_Elements.py").run()
+    at.switch_page("pages/3_History.py").run()
+    assert not at.exception, at.exception
+    assert table_ids(at)[0] == "task_ok1"
+    assert at.multiselect(key="history_compare").value == ["task_ok1", "task_ok2"]
+    assert not at.warning or "Session State API" not in texts(at.warning)
+
+
+def test_live_mode_on_a_local_gateway_saves_videos_like_the_follower_does(data: Path, monkeypatch) -> None:
+    """KIE_API_BASE on a loopback gateway: the follower may archive from it, so History's buttons may too."""
+    sandbox = start_sandbox(port=0, data_dir=data / "sandbox", progress="immediate")
+    try:
+        env = {"KIE_API_KEY": "live-key-gateway-1", "KIE_API_BASE": sandbox.base_url,
+               "KIE_UPLOAD_BASE": sandbox.base_url}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        led = Ledger.in_dir(data, fsync=False)
+        client = KieClient(env["KIE_API_KEY"], sandbox.base_url, sandbox.base_url)
+        task_id = submit_payload(client, led, payload("A gull on a mast"), origin="live", batch_id="b-1").row.task_id
+        led.update(task_id, state="succeeded", result_url=client.get_task(task_id).result_urls[0])
+        at = open_history(task=task_id)
+        at.button(key="history_archive").click().run()
+        assert not at.exception, at.exception
+        assert "Video saved in the data folder." in texts(at.success), texts(at.error)
+        assert Path(led.get(task_id).local_video).is_file()
+    finally:
+        sandbox.stop()

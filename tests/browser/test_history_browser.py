@@ -140,3 +140,20 @@ def test_history_table_and_compare_render(app_server_factory, page, tmp_path: Pa
     page.set_viewport_size({"width": 1400, "height": 2400})  # Streamlit scrolls inside main: show it all
     wait_for_app(page)
     screenshot(page, "history-compare")
+
+
+def test_notes_typed_then_saved_with_one_click(app_server_factory, page, tmp_path: Path) -> None:
+    """Typing notes and clicking Save straight away (no Tab first) saves them: the click is not swallowed."""
+    data = tmp_path / "data"
+    ledger = Ledger.in_dir(data)
+    from lib.history import HistoryRow
+
+    ledger.append(HistoryRow.from_payload("task_notes1", PAYLOAD, origin="sandbox", state="failed"))
+    app = app_server_factory(data_dir=data)
+    page.goto(f"{app.url}/History?task=task_notes1")
+    wait_for_app(page)
+    page.get_by_role("textbox", name="Notes").click()
+    page.keyboard.type("keep the boat shot")
+    page.get_by_role("button", name="Save notes").click()
+    _main_text_has(page, "Notes saved.")
+    assert Ledger.in_dir(data).get("task_notes1").notes == "keep the boat shot"
