@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lib import rules
+from lib.atomic import write_atomically
 from lib.batches import (
     MAX_BATCH,
     BatchResult,
@@ -393,13 +393,5 @@ class DraftStore:
 
     def _write(self, drafts: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".drafts.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": 1, "drafts": drafts}, fh, indent=2, ensure_ascii=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        body = json.dumps({"version": 1, "drafts": drafts}, indent=2, ensure_ascii=False).encode("utf-8")
+        write_atomically(self.path, body)
