@@ -180,8 +180,10 @@ def recent_activity(ctx: AppContext, limit: int = 5) -> None:
         st.caption("No jobs yet. Start on the Compose page.")
         return
     for row in rows[:limit]:
-        st.write(f"`{row.state}` · {row.created_at:%Y-%m-%d %H:%M} UTC · {row.mode} · "
-                 f"{(row.prompt or '(multi-shot)')[:80]}")
+        text = row.prompt or " | ".join(str(s.get("prompt", "")) for s in row.shots if isinstance(s, dict))
+        st.markdown(f"`{row.state}` · {row.created_at:%Y-%m-%d %H:%M} UTC · {row.mode} · "
+                    f"{'multi-shot · ' if row.multi_shots else ''}{text[:90] or '(no prompt)'} · "
+                    f"[open](/History?task={row.task_id})")
 
 
 @st.cache_resource(show_spinner=False)
