@@ -56,6 +56,13 @@ def archived_path(dest_dir: Path, task_id: str) -> Path:
     return Path(dest_dir) / f"{safe_task_id(task_id)}.mp4"
 
 
+def is_public_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global unicast address (IPv4-mapped IPv6 judged by its IPv4 part): what a live KIE result uses."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    address = mapped if mapped is not None else address
+    return address.is_global and not address.is_multicast
+
+
 def check_public_host(host: str, port: int | None = None) -> None:
     """Raise ArchiveError unless every address `host` resolves to is a public (global unicast) address."""
     try:
@@ -64,10 +71,7 @@ def check_public_host(host: str, port: int | None = None) -> None:
         raise ArchiveError(f"Cannot find the host {host!r} ({exc}). Check your connection and try again.") from None
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        if mapped is not None:
-            address = mapped
-        if not address.is_global or address.is_multicast:
+        if not is_public_ip(address):
             raise ArchiveError(
                 f"Refusing to download from {host} ({address}): it is a private, loopback or link-local address, "
                 "which a live KIE result never uses."

@@ -254,14 +254,15 @@ def allow_private_results(ctx: AppContext) -> bool:
     import ipaddress
     from urllib.parse import urlparse
 
+    from lib.archive import is_public_ip
+
     host = urlparse(ctx.settings.api_base).hostname or ""
     if host == "localhost":
         return True
     try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
+        return not is_public_ip(ipaddress.ip_address(host))
+    except ValueError:  # a host name: judged per download by archive.check_public_host
         return False
-    return addr.is_loopback or addr.is_private
 
 
 @st.cache_resource(show_spinner=False)
@@ -273,9 +274,8 @@ def _rate_limiter_for(account: str) -> Any:
 
 def get_rate_limiter(ctx: AppContext) -> Any:
     """KIE's 20-creates-per-10-s limit is per account, so every session with the same key shares one limiter.
-    Keyed by a hash of the key: the key itself is never cached."""
-    account = hashlib.sha256(f"{ctx.client.auth_headers()}|{ctx.client.api_base}".encode()).hexdigest()
-    return _rate_limiter_for(account)
+    Keyed by the key's one-way fingerprint: the key itself is never cached."""
+    return _rate_limiter_for(f"{ctx.client.account}|{ctx.client.api_base}")
 
 
 FOLLOW_TICK_S = 2.0

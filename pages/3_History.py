@@ -39,15 +39,6 @@ COLUMN_CONFIG: dict[str, Any] = {
 HIGHLIGHT = "background-color: rgba(255, 196, 0, 0.28)"
 
 
-def _start() -> AppContext:
-    """setup_page, but a broken history file shows its message and fix instead of a traceback."""
-    try:
-        return setup_page("History", "🗂️")
-    except HistoryFileError as exc:
-        _broken_ledger(exc)
-        raise  # unreachable: st.stop() above
-
-
 def _broken_ledger(exc: HistoryFileError) -> None:
     st.title("🗂️ History")
     st.error(f"**The history file cannot be used.** {exc}", icon="🧯")
@@ -363,7 +354,7 @@ def _export_import(ledger: Any, rows: list[HistoryRow], shown: list[HistoryRow])
 
 
 def main() -> None:
-    ctx = _start()
+    ctx = setup_page("History", "🗂️")  # a broken ledger is reported by setup_page's follower, not raised
     st.title("🗂️ History")
     st.session_state.setdefault("history_selected", None)
     _follow_deep_link()
