@@ -129,8 +129,10 @@ class BatchResult:
 
 def submit_variants(client: Any, ledger: Any, library: Any, uploader: Callable[..., Any], variants: list[Variant],
                     *, origin: str, limiter: Any = None, batch_id: str | None = None,
-                    now: Any = None) -> BatchResult:
-    """Refresh the referenced elements, then create each variant once (ledger row first); stop at the first error."""
+                    now: Any = None, on_wait: Callable[[float], None] | None = None) -> BatchResult:
+    """Refresh the referenced elements, then create each variant once (ledger row first); stop at the first error.
+
+    `on_wait(seconds)` hears about every wait for KIE's rate limit (429), to show "retrying in N s"."""
     from lib.elements import ElementError, to_element_spec
     from lib.jobs import build_payload
     from lib.tasks import new_batch_id, submit_payload
@@ -146,7 +148,7 @@ def submit_variants(client: Any, ledger: Any, library: Any, uploader: Callable[.
         job = replace(variant.job, elements=tuple(fresh.values()))  # build_payload keeps only referenced ones
         try:
             sub = submit_payload(client, ledger, build_payload(job), origin=origin, batch_id=result.batch_id,
-                                 limiter=limiter)
+                                 limiter=limiter, on_wait=on_wait)
         except ValidationError as exc:
             result.messages.append(f"{variant.label}: not sent — {exc}")
             break

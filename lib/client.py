@@ -6,12 +6,25 @@ import enum
 import hashlib
 import json
 import logging
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
+import urllib3.util.retry as urllib3_retry
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    InvalidHeader,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+    ResponseError,
+)
 from urllib3.util import Retry
 
 from lib.errors import (
@@ -142,11 +155,81 @@ class TaskRecord:
         )
 
 
+# A createTask refused with 429 is re-sent after KIE's Retry-After, else after 2, 4, 8 s (±25 %), at most 3 times.
+CREATE_429_RETRIES = 3
+CREATE_BACKOFF_S = (2.0, 4.0, 8.0)
+CREATE_JITTER = 0.25
+CREATE_MIN_WAIT_S = 2.0   # KIE's window is 20 tasks per 10 s: an instant resend is refused again
+CREATE_MAX_WAIT_S = 30.0  # a longer Retry-After is reported to the person instead of waited out
+
+
+def rate_limit_wait(retry_number: int, retry_after: float | None,
+                    uniform: Callable[[float, float], float] = random.uniform) -> float | None:
+    """Seconds to wait before re-sending the `retry_number`-th (1-based) refused createTask; None: give up now."""
+    if retry_after is not None and retry_after > 0:
+        return max(CREATE_MIN_WAIT_S, float(retry_after)) if retry_after <= CREATE_MAX_WAIT_S else None
+    base = CREATE_BACKOFF_S[min(max(retry_number, 1), len(CREATE_BACKOFF_S)) - 1]
+    jittered = base * uniform(1 - CREATE_JITTER, 1 + CREATE_JITTER)
+    return min(CREATE_MAX_WAIT_S, max(CREATE_MIN_WAIT_S, jittered))
+
+
+@dataclass(frozen=True)
+class CreateHooks:
+    """What one createTask call does while it waits out a 429 (all injectable; defaults sleep for real)."""
+
+    on_wait: Callable[[float], None] | None = None        # e.g. show "rate limited, retrying in N s"
+    sleep: Callable[[float], None] | None = None          # None: urllib3's own time.sleep
+    before_resend: Callable[[], object] | None = None     # e.g. RateLimiter.wait_turn: the resend is counted too
+    uniform: Callable[[float, float], float] = random.uniform
+
+
+_CREATE_HOOKS: ContextVar[CreateHooks | None] = ContextVar("kling_studio_create_hooks", default=None)
+
+
+@contextmanager
+def create_hooks(hooks: CreateHooks | None) -> Iterator[None]:
+    """Make `hooks` apply to the createTask requests sent inside the block (this thread/context only)."""
+    token = _CREATE_HOOKS.set(hooks)
+    try:
+        yield
+    finally:
+        _CREATE_HOOKS.reset(token)
+
+
+def _retry_after_of(retry: Retry, response: Any) -> float | None:
+    try:
+        return retry.get_retry_after(response)
+    except InvalidHeader:  # an unreadable Retry-After is no advice: fall back to the backoff
+        return None
+
+
 class _CreateRetry(Retry):
-    """createTask retries only what KIE provably did not take: connect errors and HTTP 429."""
+    """createTask retries only what KIE provably did not take: connect errors and HTTP 429 (paced, see above)."""
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         return bool(self.total) and status_code == 429
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> _CreateRetry:
+        if response is not None and response.status == 429:
+            retry_after = _retry_after_of(self, response)
+            if retry_after is not None and retry_after > CREATE_MAX_WAIT_S:  # urlopen then returns the 429
+                raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {retry_after:g} s is too long to wait"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def sleep(self, response: Any = None) -> None:
+        if response is None or response.status != 429:
+            return super().sleep(response)  # a connect error: nothing reached KIE, urllib3's short backoff
+        hooks = _CREATE_HOOKS.get() or CreateHooks()
+        refused = sum(1 for h in self.history if h.status == 429)
+        wait = rate_limit_wait(refused, _retry_after_of(self, response), hooks.uniform) or CREATE_MIN_WAIT_S
+        log.info("createTask rate limited (429 #%d); retrying in %.1f s", refused, wait)
+        if hooks.on_wait:
+            hooks.on_wait(wait)
+        (hooks.sleep or urllib3_retry.time.sleep)(wait)  # looked up at call time, so tests can record it
+        if hooks.before_resend:
+            hooks.before_resend()
+        return None
 
 
 def query_retry() -> Retry:
@@ -158,8 +241,8 @@ def query_retry() -> Retry:
 
 def create_retry() -> Retry:
     """Retries for createTask: never after the request may have been read."""
-    return _CreateRetry(total=2, connect=2, read=0, status=2, other=0, backoff_factor=0.5,
-                        allowed_methods=frozenset({"POST"}), raise_on_status=False,
+    return _CreateRetry(total=CREATE_429_RETRIES, connect=2, read=0, status=CREATE_429_RETRIES, other=0,
+                        backoff_factor=0.5, allowed_methods=frozenset({"POST"}), raise_on_status=False,
                         respect_retry_after_header=True)
 
 
@@ -173,10 +256,26 @@ def build_session(api_base: str) -> requests.Session:
     return session
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and every exception it wraps: args (requests wraps urllib3's), `.reason`, __cause__, __context__."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo.extend([*item.args, getattr(item, "reason", None), item.__cause__, item.__context__])
+
+
 def _was_sent(exc: requests.ConnectionError) -> bool:
-    text = repr(exc)
-    return not any(m in text for m in ("NewConnectionError", "NameResolutionError", "ConnectTimeout",
-                                        "Connection refused", "Failed to establish"))
+    """False only when urllib3 says the connection was never made (so KIE cannot have read the request)."""
+    return not any(isinstance(e, (NewConnectionError, ConnectTimeoutError)) for e in _causes(exc))
+
+
+def _read_timed_out(exc: requests.ConnectionError) -> bool:
+    return any(isinstance(e, ReadTimeoutError) for e in _causes(exc))
 
 
 class KieClient:
@@ -209,7 +308,9 @@ class KieClient:
     def request(self, method: str, url: str, *, timeout: tuple[float, float] | None = None,
                 **kwargs: Any) -> dict[str, Any]:
         """Send one request; success only for HTTP 2xx with body code 200. Returns the body."""
-        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
+        # KIE's Getting Started asks for this header on every request, GETs included
+        json_type = {"Content-Type": "application/json"} if method.upper() == "GET" else {}
+        headers = {**json_type, **self.auth_headers(), **kwargs.pop("headers", {})}
         try:
             resp = self.session.request(method, url, headers=headers, timeout=timeout or self.timeout, **kwargs)
         except requests.ConnectTimeout as exc:
@@ -217,7 +318,7 @@ class KieClient:
         except requests.Timeout as exc:
             raise KieTimeoutError(f"{_host(url)} did not answer in time", request_sent=True) from exc
         except requests.ConnectionError as exc:
-            if "ReadTimeoutError" in repr(exc):  # urllib3 wraps a read timeout it may not retry in MaxRetryError
+            if _read_timed_out(exc):  # urllib3 wraps a read timeout it may not retry in MaxRetryError
                 raise KieTimeoutError(f"{_host(url)} did not answer in time", request_sent=True) from exc
             sent = _was_sent(exc)
             err = KieConnectionError(
@@ -240,9 +341,11 @@ class KieClient:
             raise err
         return body  # type: ignore[return-value]
 
-    def create_task(self, payload: dict[str, Any]) -> str:
-        """Submit a createTask body; returns the taskId. Never retried once KIE may have read it."""
-        body = self.request("POST", self.api_base + CREATE_PATH, json=payload)
+    def create_task(self, payload: dict[str, Any], hooks: CreateHooks | None = None) -> str:
+        """Submit a createTask body; returns the taskId. Re-sent only after a 429 (paced by `hooks`), never once
+        KIE may have read it."""
+        with create_hooks(hooks):
+            body = self.request("POST", self.api_base + CREATE_PATH, json=payload)
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
         task_id = data.get("taskId") if data else None
         if not task_id:  # KIE said success, so a paid task may exist: never treat it as "nothing created"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lib.client import KieClient, TaskRecord, TaskState
+from lib.client import CreateHooks, KieClient, TaskRecord, TaskState
 from lib.errors import (
     GATEWAY_STATUSES,
     KieApiError,
@@ -106,9 +106,20 @@ def _maybe_created(exc: KieError) -> bool:
     return exc.request_sent
 
 
+def create_hooks_for(limiter: RateLimiter | None, on_wait: Callable[[float], None] | None = None,
+                     sleep: Callable[[float], None] | None = None) -> CreateHooks:
+    """How a 429 on createTask is waited out: on the limiter's clock, each resend counted as a new attempt."""
+    return CreateHooks(on_wait=on_wait, sleep=sleep or (limiter.sleep if limiter else None),
+                       before_resend=limiter.wait_turn if limiter else None)
+
+
 def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, origin: str, batch_id: str,
-                   limiter: RateLimiter | None = None) -> Submission:
-    """Validate, create the task once, and write its row before anything else happens."""
+                   limiter: RateLimiter | None = None, on_wait: Callable[[float], None] | None = None,
+                   sleep: Callable[[float], None] | None = None) -> Submission:
+    """Validate, create the task once, and write its row before anything else happens.
+
+    A 429 is waited out (KIE's Retry-After, else 2/4/8 s with jitter) and re-sent; `on_wait(seconds)` is told
+    before each wait so the page can say "rate limited, retrying in N s"."""
     from lib.pricing import estimate_credits
     from lib.validation import validate_payload
 
@@ -121,7 +132,7 @@ def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, o
     if limiter:
         limiter.wait_turn()
     try:
-        task_id = client.create_task(payload)
+        task_id = client.create_task(payload, create_hooks_for(limiter, on_wait, sleep))
     except (KieTimeoutError, KieConnectionError, KieProtocolError, KieApiError) as exc:
         if not _maybe_created(exc):
             return Submission(payload, error=exc)

@@ -32,6 +32,7 @@ class DocsKie:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.files: dict[str, tuple[bytes, str]] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.refuse_creates = 0  # GS: over 20 new tasks per 10 s "will be rejected with HTTP 429" (no Retry-After)
         self.lock = threading.Lock()
         self.base_url = ""
 
@@ -71,6 +72,9 @@ class DocsKie:
         raw = h.rfile.read(length) if length else b""
         route = (method, url.path)
         if route == ("POST", "/api/v1/jobs/createTask"):
+            if self.refuse_creates > 0:
+                self.refuse_creates -= 1
+                return self._json(h, {"code": 429, "msg": "Rate limited", "data": None}, status=429)
             return self._json(h, self.create(json.loads(raw or b"{}")))
         if route == ("GET", "/api/v1/jobs/recordInfo"):
             return self._json(h, self.record(parse_qs(url.query).get("taskId", [""])[0]))

@@ -4,10 +4,30 @@ from __future__ import annotations
 
 import socket
 from decimal import Decimal
+from http.client import RemoteDisconnected
 
 import pytest
+import requests
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
-from lib.client import KieClient, TaskRecord, TaskState, create_retry, parse_state, query_retry
+from lib.client import (
+    CreateHooks,
+    KieClient,
+    TaskRecord,
+    TaskState,
+    _was_sent,
+    create_retry,
+    parse_state,
+    query_retry,
+    rate_limit_wait,
+)
 from lib.errors import (
     FIXES,
     KieApiError,
@@ -113,8 +133,10 @@ def test_http_429_once_is_retried_for_queries_and_for_create(client, sandbox) ->
     sandbox.backend.configure(rate_limit_once=1)
     assert client.get_credits() > 0
     sandbox.backend.configure(rate_limit_once=1)
-    client.create_task(SINGLE)
+    slept: list[float] = []
+    client.create_task(SINGLE, CreateHooks(sleep=slept.append))
     assert sandbox.backend.state()["tasks"] == 1
+    assert len(slept) == 1 and 2.0 <= slept[0] <= 2.5  # Retry-After: 0 is no advice: the 2 s backoff applies
 
 
 def test_dropped_connection_on_create_is_unknown_not_retried(client, sandbox) -> None:
@@ -207,3 +229,150 @@ def test_non_finite_numbers_in_a_record_are_treated_as_missing(cost_time: str) -
     record = TaskRecord.from_json({"taskId": "t", "state": "generating", "costTime": cost_time,
                                    "creditsConsumed": cost_time})
     assert record.cost_time is None and record.credits_consumed is None
+
+
+# ---------------------------------------------------------------- 429 pacing on createTask (issue 15.2)
+
+@pytest.mark.parametrize(("retry", "retry_after", "pick", "wait"), [
+    (1, None, "low", 2.0), (1, None, "high", 2.5), (2, None, "low", 3.0), (2, None, "high", 5.0),
+    (3, None, "low", 6.0), (3, None, "high", 10.0), (9, None, "high", 10.0),  # never past the 3rd step
+    (1, 0.0, "low", 2.0),     # Retry-After: 0 is no advice
+    (1, 1.0, "high", 2.0),    # honoured, but never under the 2 s floor
+    (1, 7.0, "high", 7.0), (3, 30.0, "low", 30.0),
+    (1, 31.0, "low", None),   # longer than we wait: give up and tell the person
+])
+def test_rate_limit_wait_table(retry: int, retry_after: float | None, pick: str, wait: float | None) -> None:
+    uniform = (lambda a, b: a) if pick == "low" else (lambda a, b: b)
+    assert rate_limit_wait(retry, retry_after, uniform) == (pytest.approx(wait) if wait is not None else None)
+
+
+class FakeClock:
+    """Time that moves only when something sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now, self.slept = 0.0, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize(("retry_after", "refusals", "expected"), [
+    (3, 1, [3.0]), (-1, 1, [2.5]), (-1, 2, [2.5, 5.0]), (-1, 3, [2.5, 5.0, 10.0]), (1, 2, [2.0, 2.0]),
+])
+def test_429_on_create_waits_on_the_injected_clock_then_creates_once(client, sandbox, retry_after, refusals,
+                                                                     expected) -> None:
+    sandbox.backend.configure(rate_limit_once=refusals, retry_after=retry_after)
+    clock, told, resends = FakeClock(), [], []
+    hooks = CreateHooks(on_wait=told.append, sleep=clock.sleep, before_resend=lambda: resends.append(clock()),
+                        uniform=lambda a, b: b)
+    task_id = client.create_task(SINGLE, hooks)
+    assert task_id and sandbox.backend.state()["tasks"] == 1
+    assert told == clock.slept == expected and clock.now == pytest.approx(sum(expected))
+    assert len(resends) == refusals
+
+
+def test_429_that_persists_gives_up_after_three_paced_retries(client, sandbox) -> None:
+    sandbox.backend.configure(rate_limit_once=9, retry_after=-1)
+    clock = FakeClock()
+    with pytest.raises(KieApiError) as err:
+        client.create_task(SINGLE, CreateHooks(sleep=clock.sleep, uniform=lambda a, b: a))
+    assert err.value.code == 429 and err.value.fix == FIXES[429]
+    assert clock.slept == [2.0, 3.0, 6.0] and sandbox.backend.state()["tasks"] == 0
+    assert sandbox.backend.config.rate_limit_once == 5  # 1 try + 3 retries reached the sandbox
+
+
+def test_429_with_a_retry_after_too_long_to_wait_is_reported_at_once(client, sandbox) -> None:
+    sandbox.backend.configure(rate_limit_once=1, retry_after=120)
+    clock = FakeClock()
+    with pytest.raises(KieApiError) as err:
+        client.create_task(SINGLE, CreateHooks(sleep=clock.sleep, on_wait=clock.sleep))
+    assert err.value.code == 429 and err.value.retry_after == 120 and clock.slept == []
+    assert sandbox.backend.state()["tasks"] == 0
+
+
+def test_without_hooks_the_429_pause_goes_through_urllib3s_sleep(client, sandbox, monkeypatch) -> None:
+    import types
+
+    import urllib3.util.retry as retry_module
+
+    slept: list[float] = []
+    monkeypatch.setattr(retry_module, "time", types.SimpleNamespace(sleep=slept.append))
+    sandbox.backend.configure(rate_limit_once=1, retry_after=4)
+    client.create_task(SINGLE)
+    assert slept == [4.0]
+
+
+# ---------------------------------------------------------------- "was it sent?" from exception types (15.2)
+
+def _wrapped(reason: Exception) -> requests.ConnectionError:
+    return requests.ConnectionError(MaxRetryError(None, "http://kie.test/api", reason))
+
+
+def _with_context(inner: Exception) -> requests.ConnectionError:
+    try:
+        try:
+            raise inner
+        except Exception:
+            raise requests.ConnectionError("connection failed") from None
+    except requests.ConnectionError as exc:
+        exc.__context__ = inner
+        return exc
+
+
+@pytest.mark.parametrize(("exc", "sent"), [
+    (_wrapped(NewConnectionError(None, "Failed to establish a new connection: [Errno 111] refused")), False),
+    (_wrapped(NameResolutionError("kie.test", None, OSError("no such host"))), False),
+    (_wrapped(ConnectTimeoutError("connect timed out")), False),
+    (_with_context(NewConnectionError(None, "refused")), False),
+    (requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset"))), True),
+    (_wrapped(ProtocolError("Connection aborted.", RemoteDisconnected("closed"))), True),
+    # the words alone decide nothing: a dropped answer that mentions "refused" was still sent
+    (requests.ConnectionError(ProtocolError("Connection refused by peer after the body")), True),
+    (requests.ConnectionError("Failed to establish a new connection"), True),
+])
+def test_was_sent_is_decided_by_exception_types(exc: requests.ConnectionError, sent: bool) -> None:
+    assert _was_sent(exc) is sent
+
+
+def test_a_refused_connection_on_create_is_a_not_sent_error(monkeypatch) -> None:
+    client = KieClient("k", "http://kie.test", "http://kie.test")
+
+    def refuse(*args, **kwargs):
+        raise _wrapped(NewConnectionError(None, "refused"))
+
+    monkeypatch.setattr(client.session, "request", refuse)
+    with pytest.raises(KieConnectionError) as err:
+        client.create_task(SINGLE)
+    assert err.value.request_sent is False and "Could not reach" in err.value.message
+
+
+def test_a_read_timeout_inside_a_connection_error_is_a_sent_timeout(monkeypatch) -> None:
+    client = KieClient("k", "http://kie.test", "http://kie.test")
+
+    def slow(*args, **kwargs):
+        raise _wrapped(ReadTimeoutError(None, "http://kie.test", "Read timed out."))
+
+    monkeypatch.setattr(client.session, "request", slow)
+    with pytest.raises(KieTimeoutError) as err:
+        client.create_task(SINGLE)
+    assert err.value.request_sent is True
+
+
+# ---------------------------------------------------------------- headers (15.9)
+
+def test_get_requests_carry_json_content_type(client, sandbox, monkeypatch) -> None:
+    seen: list[tuple[str, str | None]] = []
+    real = client.session.request
+
+    def spy(method, url, **kwargs):
+        seen.append((method, kwargs.get("headers", {}).get("Content-Type")))
+        return real(method, url, **kwargs)
+
+    monkeypatch.setattr(client.session, "request", spy)
+    client.get_credits()
+    client.get_task(client.create_task(SINGLE))
+    assert seen == [("GET", "application/json"), ("POST", None), ("GET", "application/json")]

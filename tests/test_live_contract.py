@@ -10,7 +10,7 @@ import pytest
 from lib.client import KieClient, TaskState
 from lib.errors import KieApiError
 from lib.history import Ledger
-from lib.tasks import submit_payload
+from lib.tasks import RateLimiter, submit_payload
 from lib.uploads import upload_file
 from tests.conftest import follow_to_end
 from tests.kie_docs_double import DocsKie
@@ -58,3 +58,22 @@ def test_stream_upload_sends_upload_path_and_parses_the_documented_response(kie)
     client = KieClient(KEY, kie.base_url, kie.base_url)
     up = upload_file(client, io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"0" * 100), file_name="f.png", upload_path="kling/el")
     assert up.download_url.endswith("/kling/el/f.png") and up.size == 108 and up.method == "stream"
+
+
+def test_get_requests_carry_the_json_content_type_getting_started_asks_for(kie) -> None:
+    client = KieClient(KEY, kie.base_url, kie.base_url)
+    client.get_credits()
+    client.get_task(client.create_task(PAYLOAD))
+    gets = [headers for method, path, headers in kie.requests if method == "GET" and path.startswith("/api/")]
+    assert len(gets) == 2 and all(h.get("Content-Type") == "application/json" for h in gets)
+
+
+def test_http_429_on_create_is_paced_and_creates_one_task(kie, tmp_path) -> None:
+    kie.refuse_creates = 2
+    client, ledger = KieClient(KEY, kie.base_url, kie.base_url), Ledger(tmp_path / "history.csv")
+    now, told = [0.0], []
+    limiter = RateLimiter(clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    sub = submit_payload(client, ledger, PAYLOAD, origin="live", batch_id="b", limiter=limiter, on_wait=told.append)
+    assert sub.error is None and len(kie.tasks) == 1 and [r.state for r in ledger.rows()] == ["queued"]
+    assert len(told) == 2 and told[0] >= 2.0 and told[1] >= 3.0 and now[0] == pytest.approx(sum(told))
+    assert [p for m, p, _ in kie.requests if m == "POST"].count("/api/v1/jobs/createTask") == 3

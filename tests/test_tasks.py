@@ -141,3 +141,66 @@ def test_success_without_a_task_id_is_recorded_as_unknown_not_dropped(ledger, bo
     sub = submit_payload(client, ledger, PAYLOAD, origin="live", batch_id="b")
     assert sub.error is not None and "check" in sub.error.fix.lower()
     assert [r.state for r in ledger.rows()] == ["unknown"]
+
+
+# ---------------------------------------------------------------- 429 pacing (issue 15.2)
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now, self.slept = 0.0, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_429_is_waited_out_on_the_limiters_clock_and_every_attempt_is_counted(client, ledger, sandbox) -> None:
+    sandbox.backend.configure(rate_limit_once=2, retry_after=3)
+    clock, told = _Clock(), []
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    sub = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b", limiter=limiter,
+                         on_wait=told.append)
+    assert sub.error is None and [r.state for r in ledger.rows()] == ["queued"]
+    assert told == clock.slept == [3.0, 3.0] and clock.now == 6.0
+    assert list(limiter._sent) == [0.0, 3.0, 6.0]  # the two refused attempts take their place in the window
+    assert sandbox.backend.state()["tasks"] == 1
+
+
+def test_429_backoff_without_retry_after_is_jittered_and_at_least_2_s(client, ledger, sandbox) -> None:
+    sandbox.backend.configure(rate_limit_once=2, retry_after=-1)
+    clock, told = _Clock(), []
+    sub = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b",
+                         limiter=RateLimiter(clock=clock, sleep=clock.sleep), on_wait=told.append)
+    assert sub.error is None and len(told) == 2
+    assert 2.0 <= told[0] <= 2.5 and 3.0 <= told[1] <= 5.0 and clock.slept == told
+
+
+def test_a_full_pacing_window_is_slept_before_the_resend(client, ledger, sandbox) -> None:
+    clock = _Clock()
+    limiter = RateLimiter(limit=2, window_s=10.0, clock=clock, sleep=clock.sleep)
+    limiter.wait_turn()  # another submit a moment ago
+    sandbox.backend.configure(rate_limit_once=1, retry_after=2)
+    sub = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b", limiter=limiter)
+    assert sub.error is None
+    assert clock.slept == [2.0, 8.0]  # KIE's pause, then the rest of our own 10 s window
+
+
+def test_429_that_persists_creates_nothing_and_records_nothing(client, ledger, sandbox) -> None:
+    sandbox.backend.configure(rate_limit_once=9, retry_after=-1)
+    clock, told = _Clock(), []
+    sub = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b",
+                         limiter=RateLimiter(clock=clock, sleep=clock.sleep), on_wait=told.append)
+    assert isinstance(sub.error, KieApiError) and sub.error.code == 429 and sub.row is None
+    assert len(told) == 3 and ledger.rows() == [] and sandbox.backend.state()["tasks"] == 0
+
+
+def test_dropped_connection_is_still_never_resent_even_with_pacing(client, ledger, sandbox) -> None:
+    sandbox.backend.configure(drop_connection_once=1)
+    clock, told = _Clock(), []
+    sub = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b",
+                         limiter=RateLimiter(clock=clock, sleep=clock.sleep), on_wait=told.append)
+    assert isinstance(sub.error, KieConnectionError) and sub.row.state == "unknown"
+    assert told == [] and clock.slept == [] and sandbox.backend.state()["tasks"] == 0
