@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import mimetypes
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any
@@ -45,9 +47,10 @@ class UploadedFile:
     uploaded_at: datetime
     expires_at: datetime
     method: str
+    original_name: str = ""  # the person's file name, for display; `file_name` is the unique name on KIE
 
     @classmethod
-    def from_json(cls, data: dict[str, Any], method: str) -> UploadedFile:
+    def from_json(cls, data: dict[str, Any], method: str, original_name: str = "") -> UploadedFile:
         """Parse the upload host's `data` object."""
         url = data.get("downloadUrl") or data.get("fileUrl")
         if not url:
@@ -62,6 +65,7 @@ class UploadedFile:
             uploaded_at=uploaded,
             expires_at=uploaded + UPLOAD_LIFETIME,
             method=method,
+            original_name=original_name,
         )
 
 
@@ -73,6 +77,32 @@ def _parse_time(value: object) -> datetime:
         except ValueError:
             pass
     return datetime.now(timezone.utc)
+
+
+def content_digest(source: IO[bytes] | bytes | str) -> str:
+    """SHA-256 (hex) of bytes, of a file object from its position (which is restored), or of a URL's text."""
+    digest = hashlib.sha256()
+    if isinstance(source, str):
+        digest.update(b"url:" + source.encode("utf-8"))
+    elif isinstance(source, bytes | bytearray | memoryview):
+        digest.update(source)
+    else:
+        start = source.tell()
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+        source.seek(start)
+    return digest.hexdigest()
+
+
+def unique_upload_name(original_name: str, digest: str, token: str | None = None) -> str:
+    """`<first 16 hex of the content hash>-<8 random hex>.<ext>`: a name no other upload ever gets.
+
+    KIE overwrites an upload with the same uploadPath + fileName (and its CDN may serve either copy), so the
+    original name is kept only for display. The random part keeps even identical bytes from replacing a file
+    that an earlier task still points at."""
+    ext = os.path.splitext(original_name or "")[1].lower()
+    ext = ext if re.fullmatch(r"\.[a-z0-9]{1,5}", ext) else ""
+    return f"{digest[:16]}-{token or secrets.token_hex(4)}{ext}"
 
 
 def clean_upload_path(path: str) -> str:
@@ -105,22 +135,24 @@ def _size_of(fileobj: IO[bytes]) -> int:
 
 def upload_file(client: KieClient, source: IO[bytes] | str, *, file_name: str, upload_path: str,
                 method: str = "auto") -> UploadedFile:
-    """Upload a binary file object or an http(s) URL to KIE's file host."""
+    """Upload a binary file object or an http(s) URL to KIE's file host, under a name that never collides.
+
+    `file_name` is the person's name for the file (kept as `original_name`); KIE gets `unique_upload_name`."""
     chosen = choose_method(source, method)
     path = clean_upload_path(upload_path)
     if chosen == "url":
         url = str(source)
         if url_problem(url):
             raise KieError(f"{url[:60]!r} is not an http(s) address", "Use a web address starting with https://.")
-        body = {"fileUrl": url, "uploadPath": path, "fileName": file_name}
+        body = {"fileUrl": url, "uploadPath": path, "fileName": unique_upload_name(file_name, content_digest(url))}
         resp = client.request("POST", client.upload_base + URL_PATH, json=body, timeout=UPLOAD_TIMEOUT)
-    elif chosen == "base64":
-        resp = _upload_base64(client, source, file_name, path)  # type: ignore[arg-type]
     else:
-        resp = _upload_stream(client, source, file_name, path)  # type: ignore[arg-type]
+        wire_name = unique_upload_name(file_name, content_digest(source))
+        send = _upload_base64 if chosen == "base64" else _upload_stream
+        resp = send(client, source, wire_name, path)  # type: ignore[arg-type]
     data = resp.get("data") if isinstance(resp.get("data"), dict) else {}
-    result = UploadedFile.from_json(data, chosen)
-    log.info("uploaded %s by %s (%d bytes)", file_name, chosen, result.size)
+    result = UploadedFile.from_json(data, chosen, original_name=file_name)
+    log.info("uploaded %s as %s by %s (%d bytes)", file_name, result.file_name, chosen, result.size)
     return result
 
 

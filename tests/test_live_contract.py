@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 from decimal import Decimal
 
 import pytest
+import requests
 
 from lib.client import KieClient, TaskState
 from lib.errors import KieApiError
@@ -56,8 +59,24 @@ def test_documented_record_shape_parses(kie) -> None:
 
 def test_stream_upload_sends_upload_path_and_parses_the_documented_response(kie) -> None:
     client = KieClient(KEY, kie.base_url, kie.base_url)
-    up = upload_file(client, io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"0" * 100), file_name="f.png", upload_path="kling/el")
-    assert up.download_url.endswith("/kling/el/f.png") and up.size == 108 and up.method == "stream"
+    data = b"\x89PNG\r\n\x1a\n" + b"0" * 100
+    up = upload_file(client, io.BytesIO(data), file_name="f.png", upload_path="kling/el")
+    assert re.search(r"/kling/el/[0-9a-f]{16}-[0-9a-f]{8}\.png$", up.download_url)
+    assert up.size == 108 and up.method == "stream" and up.original_name == "f.png"
+    assert up.file_name.startswith(hashlib.sha256(data).hexdigest()[:16])
+
+
+def test_same_original_name_never_overwrites_on_a_host_that_overwrites_by_name(kie) -> None:
+    # The double, like KIE, replaces a file uploaded again under the same uploadPath + fileName.
+    client = KieClient(KEY, kie.base_url, kie.base_url)
+    first_bytes, second_bytes = b"\x89PNG\r\n\x1a\nfirst", b"\x89PNG\r\n\x1a\nsecond"
+    first = upload_file(client, io.BytesIO(first_bytes), file_name="first_frame.png", upload_path="kling-studio/frames")
+    second = upload_file(client, io.BytesIO(second_bytes), file_name="first_frame.png",
+                         upload_path="kling-studio/frames")
+    again = upload_file(client, io.BytesIO(first_bytes), file_name="first_frame.png", upload_path="kling-studio/frames")
+    assert len({first.download_url, second.download_url, again.download_url}) == 3
+    assert requests.get(first.download_url, timeout=5).content == first_bytes
+    assert requests.get(second.download_url, timeout=5).content == second_bytes
 
 
 def test_get_requests_carry_the_json_content_type_getting_started_asks_for(kie) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -11,7 +13,15 @@ from PIL import Image
 
 from lib.client import KieClient
 from lib.errors import KieApiError, KieError
-from lib.uploads import BASE64_MAX_BYTES, _MultipartStream, choose_method, clean_upload_path, upload_file
+from lib.uploads import (
+    BASE64_MAX_BYTES,
+    _MultipartStream,
+    choose_method,
+    clean_upload_path,
+    content_digest,
+    unique_upload_name,
+    upload_file,
+)
 
 
 def png_bytes(w: int = 320, h: int = 320) -> bytes:
@@ -148,3 +158,42 @@ def test_streamed_bodies_are_framed_by_content_length_only(method: str) -> None:
     headers = {k.lower(): v for k, v in session.sent.headers.items()}
     assert "transfer-encoding" not in headers
     assert int(headers["content-length"]) == len(session.body)
+
+
+# ---------------------------------------------------------------- unique names (issue 15.1)
+
+def test_unique_upload_name_shape() -> None:
+    digest = content_digest(b"abc")
+    assert digest == hashlib.sha256(b"abc").hexdigest()
+    assert unique_upload_name("First Frame.PNG", digest, token="0badf00d") == f"{digest[:16]}-0badf00d.png"
+    assert unique_upload_name("no-extension", digest, token="01234567") == f"{digest[:16]}-01234567"
+    assert unique_upload_name("evil.p/h\\p", digest, token="01234567") == f"{digest[:16]}-01234567"
+    names = {unique_upload_name("a.png", digest) for _ in range(200)}
+    assert len(names) == 200 and all(re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]{8}\.png", n) for n in names)
+
+
+def test_content_digest_of_a_stream_restores_its_position() -> None:
+    stream = io.BytesIO(b"headbody")
+    stream.seek(4)
+    assert content_digest(stream) == hashlib.sha256(b"body").hexdigest() and stream.tell() == 4
+    assert content_digest("https://x.test/a.png") != content_digest(b"https://x.test/a.png")
+
+
+@pytest.mark.parametrize("method", ["stream", "base64"])
+def test_two_uploads_with_the_same_name_get_different_urls_and_the_first_still_serves(client, method) -> None:
+    first_bytes, second_bytes = png_bytes(320, 320), png_bytes(400, 300)
+    first = upload_file(client, io.BytesIO(first_bytes), file_name="first_frame.png",
+                        upload_path="kling-studio/frames", method=method)
+    second = upload_file(client, io.BytesIO(second_bytes), file_name="first_frame.png",
+                         upload_path="kling-studio/frames", method=method)
+    assert first.download_url != second.download_url
+    assert first.original_name == second.original_name == "first_frame.png" and first.file_name != "first_frame.png"
+    assert client.session.get(first.download_url, timeout=5).content == first_bytes
+    assert client.session.get(second.download_url, timeout=5).content == second_bytes
+
+
+def test_url_upload_gets_a_unique_name_too(client) -> None:
+    source = upload_file(client, io.BytesIO(png_bytes()), file_name="a.png", upload_path="x")
+    one = upload_file(client, source.download_url, file_name="a.png", upload_path="x")
+    two = upload_file(client, source.download_url, file_name="a.png", upload_path="x")
+    assert len({source.download_url, one.download_url, two.download_url}) == 3 and one.method == "url"
