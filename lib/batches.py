@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lib import rules
-from lib.errors import DEFAULT_FIX, FIXES, ValidationError
+from lib.errors import ValidationError, advice_for_failure
 from lib.jobs import Job, referenced_names
 from lib.validation import Problem
 
@@ -160,12 +160,9 @@ def submit_variants(client: Any, ledger: Any, library: Any, uploader: Callable[.
     return result
 
 
-def failure_fix(fail_code: str | None) -> str:
-    """A plain fix for a task's failCode (KIE's codes; unknown codes get the generation-failed advice)."""
-    try:
-        return FIXES.get(int(str(fail_code)), FIXES[501])
-    except (TypeError, ValueError):
-        return FIXES.get(501, DEFAULT_FIX)
+def failure_fix(fail_code: str | None, fail_msg: str | None = None) -> str:
+    """A plain fix for a failed task, from its failCode and failMsg (lib.errors.advice_for_failure)."""
+    return advice_for_failure(fail_code, fail_msg)
 
 
 def elapsed_s(row: Any, now: datetime | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,8 @@ class KieTaskFailed(KieError):
     """The task ran and ended in state fail."""
 
     def __init__(self, task_id: str, fail_code: str | None, fail_msg: str | None) -> None:
-        code = _as_int(fail_code)
         super().__init__(f"Task {task_id} failed ({fail_code or 'no code'}): {fail_msg or 'no reason given'}",
-                         FIXES.get(code or 501, FIXES[501]))
+                         advice_for_failure(fail_code, fail_msg))
         self.task_id, self.fail_code, self.fail_msg = task_id, fail_code, fail_msg
 
 
@@ -102,6 +102,51 @@ class ValidationError(Exception):
     def __init__(self, problems: list[Any]) -> None:
         super().__init__("; ".join(getattr(p, "message", str(p)) for p in problems))
         self.problems = problems
+
+
+# KIE's failCodes are coarse (500 "retry later", 501 "generation failed"); the reason is in failMsg. Each row:
+# (what it is, failMsg wording that decides it, or None for any wording; the codes it applies to, or None for any).
+MODERATION_FIX = ("KIE's content check refused this prompt or its images. Change the prompt or the images "
+                  "(frames, element pictures) before submitting again: the same inputs will be refused again.")
+_MODERATION_RE = re.compile(r"moderat|polic(y|ies)|sensitive|nsfw|inappropriate|prohibited|violat|unsafe|"
+                            r"safety|censor|explicit content|sexual|not allowed content|risk control|审核|敏感|违规", re.IGNORECASE)
+_FIELD_RE = re.compile(r"\b(prompt|duration|mode|sound|aspect_ratio|image_urls|multi_shots|multi_prompt|"
+                       r"kling_elements|element_input_urls|element_input_video_urls|element_input_audio_urls|"
+                       r"start_time|end_time|callBackUrl|model|cfg_scale|negative_prompt|name|description)\b")
+VALIDATION_CODES = frozenset({400, 422})
+SERVER_CODES = frozenset({500, 502, 503, 504})
+FAILURE_ADVICE: tuple[tuple[str, re.Pattern[str] | None, frozenset[int] | None], ...] = (
+    ("moderation", _MODERATION_RE, None),       # whatever the code: a resubmit of the same inputs is wasted
+    ("validation", None, VALIDATION_CODES),     # the field KIE names
+    ("server", None, SERVER_CODES),             # a real server error: retry later
+    ("documented", None, frozenset(FIXES)),     # KIE's other codes keep their fix
+)
+
+
+def failure_kind(fail_code: object, fail_msg: str | None) -> str:
+    """Which FAILURE_ADVICE row a failure falls in: moderation, validation, server, documented or unknown."""
+    code, msg = _as_int(str(fail_code).strip()) if fail_code is not None else None, fail_msg or ""
+    for kind, wording, codes in FAILURE_ADVICE:
+        if (wording is None or wording.search(msg)) and (codes is None or code in codes):
+            return kind
+    return "unknown"
+
+
+def advice_for_failure(fail_code: object, fail_msg: str | None = None) -> str:
+    """What a person should do about a failed task, decided from KIE's failCode and failMsg together."""
+    kind, msg = failure_kind(fail_code, fail_msg), " ".join((fail_msg or "").split())
+    code = _as_int(str(fail_code).strip()) if fail_code is not None else None
+    if kind == "moderation":
+        return MODERATION_FIX
+    if kind == "validation":
+        field = _FIELD_RE.search(msg)
+        if field:
+            return (f"KIE rejected the field {field.group(1)} ({msg}). Fix {field.group(1)} and submit again; "
+                    "the same request will be rejected again.")
+        return FIXES[422] if not msg else f"KIE rejected the request's parameters ({msg}). {FIXES[422]}"
+    if kind in ("server", "documented"):
+        return FIXES.get(code or 500, FIXES[500])
+    return f"KIE says: {msg}" if msg else FIXES[501]
 
 
 def _as_int(value: object) -> int | None:

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lib.errors import FIXES
+from lib.errors import advice_for_failure
 from lib.history import STATES, HistoryRow
 
 if TYPE_CHECKING:
@@ -55,13 +55,9 @@ def elapsed_seconds(row: HistoryRow) -> float | None:
     return max(0.0, (row.updated_at - row.created_at).total_seconds())
 
 
-def fail_fix(fail_code: str | None) -> str:
-    """The plain-language fix for a task failure code (the 501 generation-failed advice when unknown)."""
-    try:
-        code = int(str(fail_code).strip())
-    except (TypeError, ValueError):
-        return FIXES[501]
-    return FIXES.get(code, FIXES[501])
+def fail_fix(fail_code: str | None, fail_msg: str | None = None) -> str:
+    """The plain-language fix for a failed task, from its failCode and failMsg (lib.errors.advice_for_failure)."""
+    return advice_for_failure(fail_code, fail_msg)
 
 
 # -- filters ----------------------------------------------------------------------------------------
@@ -314,16 +310,14 @@ def is_checkable(row: HistoryRow) -> bool:
 
 
 def credits_text(row: HistoryRow) -> str:
-    """'estimated N, consumed M' in plain words (failed runs are not charged)."""
+    """'Estimated N credits · consumed M', where M is only what KIE reported (creditsConsumed), never assumed."""
     est = ABSENT if row.estimated_credits is None else f"{row.estimated_credits:g}"
     if not row.finished:
         used = "not final until it finishes"
     elif row.credits_consumed is not None:
         used = f"{row.credits_consumed:g}"
-    elif row.state == "failed":
-        used = "0 (failed runs are not charged)"
-    else:
-        used = "not reported yet"
+    else:  # KIE sent no creditsConsumed: say so, and never claim a refund it did not state
+        used = "not reported"
     return f"Estimated {est} credits · consumed {used}"
 
 
