@@ -40,7 +40,7 @@ from lib.batches import (
 )
 from lib.errors import KieError
 from lib.jobs import ElementSpec, Job, Shot, referenced_names
-from lib.snippets import CREATE_PATH, curl_command, python_snippet
+from lib.snippets import CREATE_PATH, PENDING_HOST, SnippetReadiness, curl_command, python_snippet, snippet_readiness
 from lib.validation import Problem
 
 __all__ = [
@@ -49,14 +49,13 @@ __all__ = [
     "curl_command", "default_form", "dry_run", "elapsed_s", "failure_fix", "field_of", "followed_rows", "form_elements",
     "form_from_job", "form_of", "form_problems", "frame_url", "insert_reference", "is_untouched", "job_from_form",
     "move_shot", "needs_confirmation", "new_shot", "preview_specs", "problems_by_field", "python_snippet", "referenced_names",
-    "remove_shot", "set_multi", "submit_label", "submit_variants", "timeline_html", "upload_frame", "variant_jobs",
-    "video_source",
+    "remove_shot", "set_multi", "snippet_readiness", "SnippetReadiness", "submit_label", "submit_variants",
+    "timeline_html", "upload_frame", "variant_jobs", "video_source",
 ]
 
 log = logging.getLogger(__name__)
 
 FRAME_UPLOAD_PATH = "kling-studio/frames"
-PENDING_HOST = "https://pending-upload.invalid"  # placeholder shown until an element is uploaded at submit
 DRAFTS_FILE = "drafts.json"
 
 # Every field a person fills in; drafts store exactly these. Each lives in a plain session-state key.

@@ -12,7 +12,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
+
+import requests
 
 from lib.client import as_decimal
 from lib.errors import KieApiError, KieError
@@ -29,6 +31,10 @@ BASE64_PATH = "/api/file-base64-upload"
 URL_PATH = "/api/file-url-upload"
 BASE64_MAX_BYTES = 10 * 1024 * 1024
 UPLOAD_LIFETIME = timedelta(days=3)
+# One KIE doc copy deletes uploads after 24 h, another after 3 days: check after 24 h, always re-upload after 72 h.
+CHECK_AFTER = timedelta(hours=24)
+REUPLOAD_AFTER = timedelta(hours=72)
+LIVENESS_TIMEOUT = (3.0, 5.0)
 UPLOAD_TIMEOUT = (10.0, 300.0)
 METHODS = ("auto", "stream", "base64", "url")
 METHOD_HELP = ("Auto: local files are streamed (multipart, no extra copy in memory); web addresses use URL "
@@ -77,6 +83,45 @@ def _parse_time(value: object) -> datetime:
         except ValueError:
             pass
     return datetime.now(timezone.utc)
+
+
+def upload_check_needed(uploaded_at: datetime | str | None,
+                        now: datetime | None = None) -> Literal["fresh", "check", "reupload"]:
+    """The age policy for an upload KIE may have deleted: <24 h fresh, 24–72 h check it, ≥72 h (or unknown) re-upload."""
+    when = uploaded_at
+    if isinstance(when, str):
+        try:
+            when = parse_time(when)
+        except ValueError:
+            when = None
+    if not isinstance(when, datetime):
+        return "reupload"
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    age = (now or datetime.now(timezone.utc)) - when
+    if age >= REUPLOAD_AFTER:
+        return "reupload"
+    return "check" if age >= CHECK_AFTER else "fresh"
+
+
+def is_upload_alive(session_or_client: Any, url: str,
+                    timeout: float | tuple[float, float] = LIVENESS_TIMEOUT) -> bool:
+    """Whether KIE's file host still serves `url`: a HEAD, else a 1-byte ranged GET. Never sends the API key.
+
+    Any doubt (gone, expired, unreachable, e.g. a sandbox URL on an old port) is False: re-uploading is free."""
+    session = getattr(session_or_client, "session", session_or_client)
+    try:
+        head = session.request("HEAD", url, timeout=timeout, allow_redirects=True)
+        if head.status_code in (200, 204, 206):
+            return True
+        if head.status_code in (403, 404, 410):  # deleted, or a signed link that expired
+            return False
+        # HEAD refused or unclear (405, 501, 5xx): one tiny GET decides
+        with session.request("GET", url, headers={"Range": "bytes=0-0"}, timeout=timeout, stream=True,
+                             allow_redirects=True) as resp:
+            return resp.status_code in (200, 206)
+    except requests.RequestException as exc:
+        log.info("liveness check of an upload failed: %s", type(exc).__name__)
+        return False
 
 
 def content_digest(source: IO[bytes] | bytes | str) -> str:

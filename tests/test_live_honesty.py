@@ -143,3 +143,107 @@ def _row(**kw) -> HistoryRow:
 def test_credits_text_shows_only_what_kie_reported(kw, text) -> None:
     shown = hv.credits_text(_row(**kw))
     assert shown == text and "not charged" not in shown and "None" not in shown
+
+
+# ---------------------------------------------------------------- 15.6 snippets only with real URLs
+
+def _payload_with(elements, frames=(), callback=None) -> dict:
+    from lib.jobs import Job, build_payload
+
+    names = " ".join(f"@{e.name}" for e in elements)
+    return build_payload(Job(prompt=f"A walk in the park {names}", image_urls=tuple(frames), aspect_ratio=None,
+                             elements=tuple(elements), callback_url=callback))
+
+
+def test_snippet_with_an_element_not_uploaded_yet_is_not_ready(tmp_path) -> None:
+    library = ElementLibrary(tmp_path / "data")
+    library.create("dog", "a dog", [("d0.png", png("white")), ("d1.png", png("black"))])
+    specs, pending = cp.preview_specs(library.list())
+    payload = _payload_with(specs.values())
+    assert pending == ["dog"] and cp.PENDING_HOST in cp.curl_command(payload, "https://api.kie.ai")
+    check = cp.snippet_readiness(payload)
+    assert not check.ready and check.upload_first == ("dog",) and check.not_real == ()
+    assert "Upload @dog first" in check.message()
+
+
+def test_snippet_with_every_url_real_is_ready() -> None:
+    from lib.jobs import ElementSpec
+
+    dog = ElementSpec("dog", "a dog", image_urls=("https://tempfile.redpandaai.co/a.png",
+                                                  "https://tempfile.redpandaai.co/b.png"))
+    check = cp.snippet_readiness(_payload_with([dog], frames=["https://tempfile.redpandaai.co/f.png"],
+                                               callback="https://example.com/cb"))
+    assert check.ready and check.message() == ""
+
+
+def test_snippet_readiness_names_each_element_once_and_other_bad_urls() -> None:
+    from lib.jobs import ElementSpec
+
+    half = ElementSpec("cat", "a cat", image_urls=("https://tempfile.redpandaai.co/a.png",
+                                                   f"{cp.PENDING_HOST}/cat/b.png", f"{cp.PENDING_HOST}/cat/c.png"))
+    video = ElementSpec("clip", "a clip", video_urls=(f"{cp.PENDING_HOST}/clip/v.mp4",))
+    payload = _payload_with([half, video], frames=[f"{cp.PENDING_HOST}/frame.png"])
+    check = cp.snippet_readiness(payload)
+    assert check.upload_first == ("cat", "clip") and check.not_real == ("input.image_urls[0]",)
+    assert "@cat, @clip" in check.message() and "input.image_urls[0]" in check.message()
+
+
+# ---------------------------------------------------------------- 15.7 upload lifetime
+
+@pytest.mark.parametrize(("age_h", "verdict"), [
+    (0, "fresh"), (23.99, "fresh"), (24, "check"), (71.99, "check"), (72, "reupload"), (500, "reupload"),
+    (-2, "fresh"),  # a clock a little ahead of ours
+])
+def test_upload_check_needed_table(age_h: float, verdict: str) -> None:
+    from lib.uploads import upload_check_needed
+
+    assert upload_check_needed(T0 - timedelta(hours=age_h), T0) == verdict
+
+
+def test_upload_check_needed_reads_iso_text_naive_times_and_missing_times() -> None:
+    from lib.uploads import upload_check_needed
+
+    assert upload_check_needed("2026-03-01T00:00:00+00:00", T0) == "fresh"
+    assert upload_check_needed(datetime(2026, 2, 27, 12, 0), T0) == "check"  # naive means UTC
+    assert upload_check_needed(None, T0) == "reupload" and upload_check_needed("garbage", T0) == "reupload"
+
+
+def test_is_upload_alive_against_the_sandbox(client, sandbox) -> None:
+    from lib.uploads import is_upload_alive
+
+    up = upload_file(client, io.BytesIO(png("red")), file_name="a.png", upload_path="kling-studio/frames")
+    assert is_upload_alive(client, up.download_url, timeout=5) is True
+    assert is_upload_alive(client.session, up.download_url, timeout=5) is True
+    assert is_upload_alive(client, up.download_url.replace(".png", "-gone.png"), timeout=5) is False
+    sandbox.stop()
+    # a dead address (e.g. a sandbox URL on an old port); a plain session, so no connect retries are slept
+    assert is_upload_alive(requests.Session(), up.download_url, timeout=1) is False
+
+
+def test_is_upload_alive_falls_back_to_a_ranged_get_when_head_is_refused(docs_kie) -> None:
+    from lib.uploads import is_upload_alive
+
+    # the docs double answers no HEAD at all (501), like some CDNs; a 1-byte ranged GET decides
+    client = KieClient("sk-docs", docs_kie.base_url, docs_kie.base_url)
+    up = upload_file(client, io.BytesIO(png("blue")), file_name="b.png", upload_path="kling-studio/elements/e1")
+    assert is_upload_alive(client, up.download_url, timeout=5) is True
+    assert is_upload_alive(client, docs_kie.base_url + "/files/kling-studio/nothing.png", timeout=5) is False
+    sent = [(m, p) for m, p, _ in docs_kie.requests if p.startswith("/files/")]
+    assert ("GET", "/files/kling-studio/nothing.png") in sent
+
+
+def test_is_upload_alive_never_sends_the_api_key(client, sandbox, monkeypatch) -> None:
+    from lib.uploads import is_upload_alive
+
+    up = upload_file(client, io.BytesIO(png("green")), file_name="c.png", upload_path="x")
+    seen: list[dict] = []
+    real = client.session.request
+
+    def spy(method, url, **kwargs):
+        seen.append(dict(kwargs.get("headers") or {}))
+        return real(method, url, **kwargs)
+
+    monkeypatch.setattr(client.session, "request", spy)
+    assert is_upload_alive(client, up.download_url, timeout=5)
+    assert seen and all("Authorization" not in h for h in seen)
+    assert "Authorization" not in client.session.headers
