@@ -32,6 +32,7 @@ class DocsKie:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.files: dict[str, tuple[bytes, str]] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.fail_next: tuple[str, str] | None = None  # (failCode, failMsg) for the next task created
         self.refuse_creates = 0  # GS: over 20 new tasks per 10 s "will be rejected with HTTP 429" (no Retry-After)
         self.lock = threading.Lock()
         self.base_url = ""
@@ -89,7 +90,9 @@ class DocsKie:
             return {"code": 422, "msg": "model is not supported", "data": None}
         task_id = f"task_kling-3.0_{int(time.time() * 1000)}{uuid.uuid4().hex[:4]}"
         with self.lock:
-            self.tasks[task_id] = {"body": body, "queries": 0, "created": int(time.time() * 1000)}
+            self.tasks[task_id] = {"body": body, "queries": 0, "created": int(time.time() * 1000),
+                                   "fail": self.fail_next}
+            self.fail_next = None
         return {"code": 200, "msg": "success", "data": {"taskId": task_id}}
 
     def record(self, task_id: str) -> dict[str, Any]:
@@ -99,6 +102,9 @@ class DocsKie:
                 return {"code": 422, "message": "recordInfo is null", "data": None}
             task["queries"] += 1
             state = self.STATES[min(task["queries"] - 1, len(self.STATES) - 1)]
+        fail_code, fail_msg = task["fail"] or ("", "")
+        if fail_code and state == "success":
+            state = "fail"  # documented: no creditsConsumed on recordInfo, failCode/failMsg as strings
         result = ""
         if state == "success":
             path = f"/files/{task_id}.mp4"
@@ -108,7 +114,8 @@ class DocsKie:
         now = int(time.time() * 1000)
         return {"code": 200, "message": "success", "data": {
             "taskId": task_id, "model": "kling-3.0/video", "state": state, "param": json.dumps(task["body"]),
-            "resultJson": result, "failCode": "", "failMsg": "", "costTime": 15000 if result else 0,
+            "resultJson": result, "failCode": fail_code if state == "fail" else "",
+            "failMsg": fail_msg if state == "fail" else "", "costTime": 15000 if result else 0,
             "completeTime": now if result else None, "createTime": task["created"], "updateTime": now}}
 
     def store_multipart(self, content_type: str, raw: bytes) -> dict[str, Any]:

@@ -96,3 +96,20 @@ def test_http_429_on_create_is_paced_and_creates_one_task(kie, tmp_path) -> None
     assert sub.error is None and len(kie.tasks) == 1 and [r.state for r in ledger.rows()] == ["queued"]
     assert len(told) == 2 and told[0] >= 2.0 and told[1] >= 3.0 and now[0] == pytest.approx(sum(told))
     assert [p for m, p, _ in kie.requests if m == "POST"].count("/api/v1/jobs/createTask") == 3
+
+
+@pytest.mark.parametrize(("fail", "advice_has"), [
+    (("500", "Generation failed: content moderation"), "Change the prompt or the images"),
+    (("422", "duration cannot be greater than 15"), "Fix duration"),
+    (("500", "Internal error"), "Try again in a minute"),
+])
+def test_failed_task_gets_advice_from_code_and_message_and_no_assumed_credits(kie, tmp_path, fail, advice_has) -> None:
+    from lib import history_view as hv
+
+    kie.fail_next = fail
+    client, ledger = KieClient(KEY, kie.base_url, kie.base_url), Ledger(tmp_path / "history.csv")
+    row = submit_payload(client, ledger, PAYLOAD, origin="live", batch_id="b").row
+    row, states = follow_to_end(client, ledger, row, tmp_path)
+    assert states[-1] == "failed" and (row.fail_code, row.fail_msg) == fail
+    assert advice_has in hv.fail_fix(row.fail_code, row.fail_msg)
+    assert hv.credits_text(row).endswith("consumed not reported")  # the double, like KIE's docs, sent none
