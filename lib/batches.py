@@ -12,6 +12,8 @@ from typing import Any
 from lib import rules
 from lib.errors import ValidationError, advice_for_failure
 from lib.jobs import Job, referenced_names
+from lib.trust.paths import existing_video
+from lib.trust.urls import playable_url
 from lib.validation import Problem
 
 log = logging.getLogger(__name__)
@@ -177,8 +179,10 @@ def followed_rows(ledger: Any, task_ids: Iterable[str]) -> list[Any]:
     return sorted(rows, key=lambda r: r.created_at, reverse=True)
 
 
-def video_source(row: Any) -> str | None:
-    """Where to play a finished task from: the local archive when present, else KIE's result URL."""
-    if row.local_video and Path(row.local_video).is_file():
-        return row.local_video
-    return row.result_url or None
+def video_source(row: Any, data_dir: Path) -> str | None:
+    """Where to play a finished task from: the app's own archived copy (found by task id) when present, else
+    KIE's result URL when its host is one of KIE's media hosts; never a path or URL a row names by itself."""
+    video = existing_video(data_dir, row.task_id)
+    if video is not None:
+        return str(video)
+    return playable_url(row.result_url)

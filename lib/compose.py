@@ -337,7 +337,8 @@ def form_from_job(job: Job, library_names: Iterable[str]) -> tuple[dict[str, Any
         "compose_elements": [n for n in names if n in known],
         "compose_cfg_on": job.cfg_scale is not None,
         "compose_cfg_scale": job.cfg_scale if job.cfg_scale is not None else 0.5,
-        "compose_callback": job.callback_url or "",
+        # a callback URL is never carried into a new request silently: the user sets their own under Advanced
+        "compose_callback": "",
     })
     return form, [n for n in names if n not in known]
 

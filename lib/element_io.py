@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from lib.element_model import (
     unique_file_name,
     url_media,
 )
+from lib.trust.limits import MAX_JSON_IMPORT_BYTES, InputTooLarge, loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,9 @@ def _json_type(value: object) -> str:
 def import_entries(text: str | bytes) -> list[Any]:
     """The list of entries in an export, a kling_elements list or a createTask payload; raises ElementError."""
     try:
-        data = json.loads(text)
+        data = loads_bounded(text, max_bytes=MAX_JSON_IMPORT_BYTES, what="This file")
+    except InputTooLarge as exc:
+        raise ElementError([str(exc)]) from None
     except (ValueError, TypeError) as exc:
         raise ElementError([f"This is not JSON ({exc}): paste an element export or a kling_elements list."]) from exc
     if isinstance(data, dict):

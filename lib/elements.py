@@ -59,6 +59,7 @@ from lib.element_model import (
     upload_status,
     url_media,
 )
+from lib.trust.paths import is_inside
 
 __all__ = [
     "LOCAL_METHODS", "NAME_MAX_CHARS", "REFRESH_MARGIN", "SCHEMA_VERSION", "UPLOAD_LIFETIME", "UPLOAD_PATH", "Element",
@@ -119,7 +120,8 @@ class ElementLibrary:
     def local_file(self, media: ElementMedia) -> Path | None:
         """The stored original of a file, when it is still on disk."""
         path = Path(media.local_path) if media.local_path else None
-        return path if path and path.is_file() else None
+        # only a file the library wrote itself, inside its files folder (never a path a record names elsewhere)
+        return path if path and is_inside(self.files_dir, path) and path.is_file() else None
 
     # editing ---------------------------------------------------------------
     def create(self, name: str, description: str, files: Iterable[FileInput] = (), urls: Iterable[str] = (),
@@ -361,7 +363,7 @@ class ElementLibrary:
         return self.files_dir / element_id
 
     def _inside_files(self, path: Path) -> bool:
-        return path.resolve().is_relative_to(self.files_dir.resolve())
+        return is_inside(self.files_dir, path)
 
     def _store(self, element_id: str, incoming: Sequence[Incoming], taken: set[str]) -> list[ElementMedia]:
         """Copy new originals into the element's folder; on failure the copies made so far are removed."""

@@ -38,7 +38,9 @@ from lib.history_rows import (
     FIELDS,
     INT_FIELDS,
     MAX_CELL_BYTES,
+    OPTIONAL_COLUMNS,
     ORIGINS,
+    REQUIRED_COLUMNS,
     SCHEMA_VERSION,
     STATES,
     UNFINISHED_STATES,
@@ -119,12 +121,23 @@ class Ledger:
         return FileSignature(st.st_mtime_ns, st.st_size, st.st_ino)
 
     def rows(self) -> list[HistoryRow]:
-        """Every row, oldest first."""
+        """Every readable row, oldest first (unreadable lines are kept in the file and listed by unreadable())."""
         if not self.path.exists():
             return []
         with self._locked():
             snap = self._load()
-            return list(self._typed(snap)) if snap else []
+            return [r for r in self._typed(snap) if r is not None] if snap else []
+
+    def unreadable(self) -> list[tuple[int, str]]:
+        """(line number, reason) of every line that cannot be read as a run; such lines are never changed."""
+        if not self.path.exists():
+            return []
+        with self._locked():
+            snap = self._load()
+            if not snap:
+                return []
+            typed = self._typed(snap)
+            return [(snap.line_of(i), snap.problems.get(i, "unreadable")) for i, r in enumerate(typed) if r is None]
 
     def get(self, task_id: str) -> HistoryRow | None:
         """The row for `task_id`, or None."""
@@ -179,9 +192,10 @@ class Ledger:
         with self._locked():
             snap = self._load()
             index = snap.ids.get(task_id) if snap else None
-            if snap is None or index is None:
-                raise UnknownTaskError(f"Task {task_id} is not in the history ({self.path}).")
-            new_row = dataclasses.replace(self._row_at(snap, index), **fields)
+            old_row = None if snap is None or index is None else self._row_at(snap, index)
+            if snap is None or index is None or old_row is None:
+                raise UnknownTaskError(f"Task {task_id} is not in the history ({self.path}), or its line is unreadable.")
+            new_row = dataclasses.replace(old_row, **fields)
             start, end = snap.span(index)
             line = encode_records([self._cells(new_row, snap.header, parse_record(snap.raw(index)))])
             self._write_replacing(bytes(snap.data[:start]) + line + bytes(snap.data[end:]), snap)
@@ -215,6 +229,8 @@ class Ledger:
         """Add imported rows whose task id is not yet recorded; never changes existing rows."""
         with self._locked():
             snap = self._load()
+            if snap is not None and any(c not in snap.header for c in OPTIONAL_COLUMNS):
+                snap = self._upgrade_header(snap)
             header = snap.header if snap else list(COLUMNS)
             known = set(snap.ids) if snap else set()
             added: list[str] = []
@@ -251,31 +267,57 @@ class Ledger:
             finally:
                 self._flock.release()
 
+    def _upgrade_header(self, snap: Snapshot) -> Snapshot:
+        """Add the columns newer than the file (as empty cells at the end of every line), byte for byte otherwise,
+        so rows that need them (imported ones) keep them. Unreadable lines stay as they were, plus one cell."""
+        extra = [c for c in COLUMNS if c not in snap.header]
+        tail = b"," * len(extra)
+        bounds = [0, *snap.offsets] if snap.offsets else [0]
+        parts = []
+        for i, start in enumerate(bounds):
+            end = bounds[i + 1] if i + 1 < len(bounds) else len(snap.data)
+            raw = bytes(snap.data[start:end])
+            body = raw.rstrip(b"\r\n")
+            ending = raw[len(body):] or b"\r\n"
+            parts.append(body + (encode_records([extra]).rstrip(b"\r\n") if i == 0 else tail) + ending)
+        content = b"".join(parts)
+        self._rewrite(content, snap, None)
+        logger.info("Added column(s) %s to %s", ", ".join(extra), self.path)
+        assert self._snap is not None
+        return self._snap
+
     @staticmethod
     def _cells(row: HistoryRow, header: list[str], base: list[str] | None = None) -> list[str]:
         values = row.to_csv_dict()
         return [values.get(name, base[i] if base else "") for i, name in enumerate(header)]
 
-    def _row_at(self, snap: Snapshot, index: int) -> HistoryRow:
-        if snap.typed is not None:
+    def _row_at(self, snap: Snapshot, index: int) -> HistoryRow | None:
+        if snap.typed is not None and index < len(snap.typed):
             return snap.typed[index]
         try:
             cells = parse_record(snap.raw(index))
         except UnicodeDecodeError:
-            raise self._broken(f"line {snap.line_of(index)} is not UTF-8 text") from None
+            return self._unreadable(snap, index, "it is not UTF-8 text")
         except csv.Error as exc:
-            raise self._broken(f"line {snap.line_of(index)} is not valid CSV ({exc})") from None
+            return self._unreadable(snap, index, f"it is not valid CSV ({exc})")
         return self._to_row(snap, index, cells)
 
-    def _to_row(self, snap: Snapshot, index: int, cells: list[str]) -> HistoryRow:
+    def _to_row(self, snap: Snapshot, index: int, cells: list[str]) -> HistoryRow | None:
+        """The row of one line, or None (reason kept) when the line is unreadable: one bad line never breaks a page."""
         if len(cells) != len(snap.header):
-            raise self._broken(f"line {snap.line_of(index)} has {len(cells)} cells instead of {len(snap.header)}")
+            return self._unreadable(snap, index, f"it has {len(cells)} cells instead of {len(snap.header)}")
         try:
             return HistoryRow.from_csv_dict(dict(zip(snap.header, cells, strict=True)))
-        except ValueError as exc:
-            raise self._broken(f"line {snap.line_of(index)}: {exc}") from None
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            return self._unreadable(snap, index, str(exc))
 
-    def _typed(self, snap: Snapshot) -> list[HistoryRow]:
+    def _unreadable(self, snap: Snapshot, index: int, why: str) -> None:
+        if index not in snap.problems:
+            logger.warning("%s line %d is unreadable (%s); it is left as it is.", self.path, snap.line_of(index), why)
+        snap.problems[index] = why[:200]
+        return None
+
+    def _typed(self, snap: Snapshot) -> list[HistoryRow | None]:
         done = snap.typed or []
         if len(done) < len(snap.offsets):
             try:
@@ -365,7 +407,7 @@ class Ledger:
 
     def _check_header(self, header: list[str]) -> list[str]:
         header = [name.strip().lstrip("\ufeff") for name in header]
-        missing = [name for name in COLUMNS if name not in header]
+        missing = [name for name in REQUIRED_COLUMNS if name not in header]
         if missing:
             raise self._broken(f"the header lacks the columns {', '.join(missing)}")
         return header
@@ -409,10 +451,10 @@ class Ledger:
             self._backup()
         write_atomically(self.path, content, fsync=self._fsync, keep_mode=old is not None)
 
-    def _rewrite(self, content: bytes, old: Snapshot | None, typed: list[HistoryRow] | None) -> None:
+    def _rewrite(self, content: bytes, old: Snapshot | None, typed: list[HistoryRow | None] | None) -> None:
         self._write_replacing(content, old)
         snap = self._index(None, self._pin_current(), 0, content)
-        if snap is not None and typed is not None and len(typed) == len(snap.offsets):
+        if snap is not None and typed is not None and len(typed) == len(snap.offsets) and None not in typed:
             snap.typed = typed
         self._snap = snap
 

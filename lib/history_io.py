@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from lib.history_records import encode_records, iter_records
-from lib.history_rows import COLUMNS, FIELDS, MAX_CELL_BYTES, HistoryRow, format_time, scrub_secrets
+from lib.history_rows import (
+    COLUMNS,
+    MAX_CELL_BYTES,
+    REQUIRED_FIELDS,
+    HistoryRow,
+    format_time,
+    scrub_secrets,
+    utc_now,
+)
+from lib.rules import ASPECT_RATIOS, MODES
+from lib.trust.limits import MAX_HISTORY_IMPORT_BYTES, MAX_HISTORY_IMPORT_ROWS, InputTooLarge, check_size
+from lib.trust.urls import link_target
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +45,7 @@ def recipe_json(row: HistoryRow) -> str:
             "aspect_ratio": row.aspect_ratio,
         },
         "result": {
-            "state": row.state, "result_url": row.result_url, "local_video": row.local_video,
+            "state": row.state, "result_url": row.result_url,
             "estimated_credits": row.estimated_credits, "credits_consumed": row.credits_consumed,
             "fail_code": row.fail_code, "fail_msg": row.fail_msg,
         },
@@ -103,22 +116,49 @@ def _decode_import(data: bytes) -> str:
         ) from None
 
 
-def _import_row(header: list[str], cells: list[str], max_cell_bytes: int) -> HistoryRow:
+def _import_row(header: list[str], cells: list[str], max_cell_bytes: int, now: datetime) -> HistoryRow:
     if len(cells) != len(header):
         raise ValueError(f"has {len(cells)} cells, expected {len(header)}")
     for name, cell in zip(header, cells, strict=True):
         if len(cell) * 4 > max_cell_bytes and len(cell.encode("utf-8")) > max_cell_bytes:
             size = len(cell.encode("utf-8")) / 1e6
             raise ValueError(f"cell {name!r} is {size:.1f} MB; the limit is {max_cell_bytes / 1e6:g} MB")
-    return HistoryRow.from_csv_dict(
+    row = HistoryRow.from_csv_dict(
         {name: restore_cell(cell) for name, cell in zip(header, cells, strict=True) if name in COLUMNS}
     )
+    return as_imported(row, now)
 
 
-def import_csv(data: bytes, *, max_cell_bytes: int = MAX_CELL_BYTES) -> ImportReport:
+def as_imported(row: HistoryRow, now: datetime) -> HistoryRow:
+    """An imported row made safe to keep: a record of a run, never an instruction (docs/SECURITY.md §7).
+
+    Its file location is dropped (a local copy is made only by the app's own fetch), hidden request fields
+    (callBackUrl, keys) leave its payload, a result link that is not http(s) is dropped, unknown modes and
+    ratios are refused, and it is marked imported so nothing follows it by itself."""
+    if row.mode not in ("", *MODES):
+        raise ValueError(f"mode: {row.mode[:20]!r} is not one of {', '.join(MODES)}")
+    if row.aspect_ratio not in ("", *ASPECT_RATIOS):
+        raise ValueError(f"aspect_ratio: {row.aspect_ratio[:20]!r} is not one of {', '.join(ASPECT_RATIOS)}")
+    payload, clean = row.payload, row.payload_json
+    if payload != scrub_secrets(payload) or (clean.strip() and not payload):
+        clean = json.dumps(scrub_secrets(payload), ensure_ascii=False, sort_keys=True) if payload else ""
+    return dataclasses.replace(
+        row, local_video="", result_url=row.result_url if link_target(row.result_url) else "",
+        payload_json=clean, imported_at=row.imported_at or now)
+
+
+def import_csv(data: bytes, *, max_cell_bytes: int = MAX_CELL_BYTES, max_bytes: int = MAX_HISTORY_IMPORT_BYTES,
+               max_rows: int = MAX_HISTORY_IMPORT_ROWS, now: datetime | None = None) -> ImportReport:
     """Read an exported history CSV; never raises for bad input, the report says what was wrong."""
+    now = now or utc_now()
     try:
-        records = list(iter_records(_decode_import(data)))
+        check_size(len(data), max_bytes, "This history file")
+        records = []
+        for record in iter_records(_decode_import(data)):
+            records.append(record)
+            if len(records) > max_rows + 1:
+                raise InputTooLarge(f"This history file has more than {max_rows:,} rows; the limit is {max_rows:,}. "
+                                    "Split it into smaller files and import them one by one.")
     except ValueError as exc:
         return ImportReport(error=str(exc))
     except csv.Error as exc:
@@ -127,7 +167,7 @@ def import_csv(data: bytes, *, max_cell_bytes: int = MAX_CELL_BYTES) -> ImportRe
     if not records:
         return ImportReport(error="The file is empty: there is nothing to import.")
     header = [restore_cell(name.strip()) for name in records[0][1]]
-    missing = [name for name in FIELDS if name not in header]
+    missing = [name for name in REQUIRED_FIELDS if name not in header]
     extra = [name for name in header if name not in COLUMNS]
     if missing:
         first = ", ".join(records[0][1])[:80]
@@ -140,7 +180,7 @@ def import_csv(data: bytes, *, max_cell_bytes: int = MAX_CELL_BYTES) -> ImportRe
     seen: set[str] = set()
     for line, cells in records[1:]:
         try:
-            row = _import_row(header, cells, max_cell_bytes)
+            row = _import_row(header, cells, max_cell_bytes, now)
         except ValueError as exc:
             bad.append((line, str(exc)))
             continue

@@ -92,7 +92,8 @@ class Snapshot:
     offsets: list[int] = field(default_factory=list)
     ids: dict[str, int] = field(default_factory=dict)
     torn: bytes = b""
-    typed: list[HistoryRow] | None = None
+    typed: list[HistoryRow | None] | None = None  # None marks an unreadable line (reason in `problems`)
+    problems: dict[int, str] = field(default_factory=dict)
 
     def span(self, index: int) -> tuple[int, int]:
         end = self.offsets[index + 1] if index + 1 < len(self.offsets) else len(self.data)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from lib.trust.limits import loads_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -18,9 +21,13 @@ COLUMNS: tuple[str, ...] = (
     "schema_version", "task_id", "batch_id", "created_at", "updated_at", "origin", "model", "state",
     "prompt", "shots_json", "duration", "mode", "sound", "multi_shots", "elements", "aspect_ratio",
     "estimated_credits", "credits_consumed", "result_url", "local_video", "fail_code", "fail_msg",
-    "payload_json", "rating", "notes", "last_checked_at", "stale", "account",
+    "payload_json", "rating", "notes", "last_checked_at", "stale", "account", "imported_at",
 )
 FIELDS: tuple[str, ...] = COLUMNS[1:]
+# Columns added after schema 1 shipped: a file (or an export) without them still loads, the value defaults.
+OPTIONAL_COLUMNS = frozenset({"imported_at"})
+REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in OPTIONAL_COLUMNS)
+REQUIRED_FIELDS: tuple[str, ...] = REQUIRED_COLUMNS[1:]
 STATES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "unknown")
 UNFINISHED_STATES = frozenset({"queued", "running", "unknown"})
 ORIGINS: tuple[str, ...] = ("live", "sandbox")
@@ -29,7 +36,9 @@ _ORIGIN_SET = frozenset(ORIGINS)
 DEFAULT_MODEL = "kling-3.0/video"
 HISTORY_FILE = "history.csv"
 MAX_CELL_BYTES = 1_000_000
-DATETIME_FIELDS = frozenset({"created_at", "updated_at", "last_checked_at"})
+MAX_DURATION_S = 3_600          # far above Kling's 15 s: only absurd values are refused
+MAX_CREDITS = 10_000_000
+DATETIME_FIELDS = frozenset({"created_at", "updated_at", "last_checked_at", "imported_at"})
 INT_FIELDS = frozenset({"duration", "estimated_credits", "rating"})
 BOOL_FIELDS = frozenset({"sound", "multi_shots", "stale"})
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
@@ -119,7 +128,7 @@ def _parse_rating(text: str) -> int:
 
 _PARSERS: dict[str, Any] = {
     "task_id": str.strip, "created_at": _parse_time_or_none, "updated_at": _parse_time_or_none,
-    "last_checked_at": _parse_time_or_none, "origin": _parse_word, "state": _parse_word,
+    "last_checked_at": _parse_time_or_none, "imported_at": _parse_time_or_none, "origin": _parse_word, "state": _parse_word,
     "duration": _parse_int, "estimated_credits": _parse_int, "rating": _parse_rating,
     "credits_consumed": _parse_float, "sound": _parse_bool, "multi_shots": _parse_bool, "stale": _parse_bool,
     "elements": _parse_elements,
@@ -151,8 +160,11 @@ def scrub_secrets(value: Any) -> Any:
 
 
 def _loads(text: str, default: Any) -> Any:
+    """A JSON cell, bounded in size and depth: a hostile cell yields the default, never a crash."""
+    if not text.strip():
+        return default
     try:
-        return json.loads(text) if text.strip() else default
+        return loads_bounded(text, max_bytes=MAX_CELL_BYTES, what="The cell")
     except ValueError:
         return default
 
@@ -188,12 +200,13 @@ class HistoryRow:
     last_checked_at: datetime | None = None
     stale: bool = False
     account: str = ""  # live rows: a one-way fingerprint of the key that created them (never the key)
+    imported_at: datetime | None = None  # set on rows that came in through Import: history, never work to follow
 
     def __post_init__(self) -> None:
         fix = object.__setattr__
         if not isinstance(self.state, str):  # a TaskState enum from lib.client
             fix(self, "state", str(getattr(self.state, "value", self.state)))
-        for name in ("created_at", "updated_at", "last_checked_at"):
+        for name in ("created_at", "updated_at", "last_checked_at", "imported_at"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is not UTC:
                 fix(self, name, value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC))
@@ -214,6 +227,13 @@ class HistoryRow:
             return "task_id: must not be empty"
         if not 0 <= self.rating <= 5:
             return f"rating: {self.rating} is not between 0 and 5"
+        for name, top in (("duration", MAX_DURATION_S), ("estimated_credits", MAX_CREDITS)):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= top:
+                return f"{name}: {value} is outside 0–{top:,}"
+        spent = self.credits_consumed
+        if spent is not None and not (math.isfinite(spent) and 0 <= spent <= MAX_CREDITS):
+            return f"credits_consumed: {spent} is outside 0–{MAX_CREDITS:,}"
         if not isinstance(self.created_at, datetime):
             return "created_at: must be a date and time"
         if self.elements and any("," in name for name in self.elements):

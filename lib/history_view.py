@@ -9,15 +9,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from lib.errors import advice_for_failure
 from lib.history import STATES, HistoryRow
+from lib.trust.paths import existing_video
+from lib.trust.urls import link_target
 
 if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
 
+IMPORTED_BADGE = "📥 imported, not followed"
 STATE_BADGES: dict[str, str] = {
     "queued": "⏳ queued",
     "running": "🔄 running",
@@ -34,8 +38,16 @@ UNKNOWN_HELP = (
 ABSENT = "—"  # a field a payload does not have, in the diff table
 
 
+def details_link(task_id: str) -> str:
+    """The relative deep link to a run's details (the id is URL-encoded: it may come from an import)."""
+    return f"History?task={quote(task_id, safe='')}"
+
+
 def state_badge(row: HistoryRow) -> str:
-    """The state as emoji + word; an unfinished task past its deadline reads 'stale, still checking'."""
+    """The state as emoji + word; an unfinished task past its deadline reads 'stale, still checking';
+    an imported unfinished run is history, not work: 'imported, not followed'."""
+    if row.imported_at is not None and not row.finished:
+        return IMPORTED_BADGE
     if row.stale and not row.finished and row.state != "unknown":
         return STALE_BADGE
     return STATE_BADGES.get(row.state, row.state)
@@ -180,8 +192,8 @@ def table_records(rows: Iterable[HistoryRow]) -> list[dict[str, Any]]:
         "task_id": r.task_id, "State": state_badge(r), "Created": r.created_at, "Origin": r.origin,
         "Mode": r.mode, "Sound": r.sound, "Seconds": r.duration, "Elements": ", ".join(r.elements),
         "Prompt": prompt_text(r), "Est. credits": r.estimated_credits, "Credits used": r.credits_consumed,
-        "Took (s)": elapsed_seconds(r), "Rating": "★" * r.rating, "Details": f"History?task={r.task_id}",
-        "Result": r.result_url or None,
+        "Took (s)": elapsed_seconds(r), "Rating": "★" * r.rating, "Details": details_link(r.task_id),
+        "Result": (link_target(r.result_url) or (None,))[0],
     } for r in rows]
 
 
@@ -294,14 +306,9 @@ def missing_elements(row: HistoryRow, library_names: Iterable[str]) -> list[str]
 
 
 def local_video_path(row: HistoryRow, data_dir: Path) -> Path | None:
-    """The archived video file when it exists (a relative path is tried as given, then in data/videos)."""
-    if not row.local_video:
-        return None
-    path = Path(row.local_video)
-    for candidate in (path, data_dir / "videos" / path.name):
-        if candidate.is_file():
-            return candidate
-    return None
+    """The video the app archived for this run, found by its task id inside the data folder (never by a path
+    a row or an import names)."""
+    return existing_video(data_dir, row.task_id)
 
 
 def is_checkable(row: HistoryRow) -> bool:

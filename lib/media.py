@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import struct
 from dataclasses import dataclass
 from typing import IO, Any
@@ -11,6 +12,7 @@ from typing import IO, Any
 from PIL import Image
 
 from lib import rules
+from lib.trust.limits import MAX_IMAGE_PIXELS, check_pixels
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,8 @@ def check_image(name: str, fileobj: IO[bytes], *, min_side: int | None = rules.I
         if isinstance(dimensions, str):
             return MediaCheck(False, "image", _MIME[fmt], None, None, size, (dimensions, *problems))
         width, height = dimensions
+        if (too_big := check_pixels(width, height, name)) is not None:  # before anything decodes it
+            return MediaCheck(False, "image", _MIME[fmt], width, height, size, (too_big, *problems))
         if not _is_complete(fileobj, fmt, size):
             problems.insert(0, _unreadable(name, "it looks cut off (an incomplete download?). Export or download it again."))
         if min_side and (width < min_side or height < min_side):
@@ -226,3 +230,21 @@ def check_media(name: str, fileobj: IO[bytes], *, min_side: int | None = rules.I
     fileobj.seek(0)
     why = "the file is empty." if size == 0 else "choose a JPG or PNG image, or an MP4 or MOV video."
     return MediaCheck(False, None, None, None, None, size, (f"{name} is not a readable image or video: {why}",))
+
+
+def thumbnail_jpeg(path: str | os.PathLike[str], side: int) -> bytes | None:
+    """A small JPEG of a stored image, or None when it cannot be read or is over the pixel cap (checked from
+    its header before any pixel is decoded)."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                return None
+            image.draft("RGB", (side * 2, side * 2))  # JPEG decodes at a fraction of its size
+            image.thumbnail((side, side))
+            out = io.BytesIO()
+            image.convert("RGB").save(out, "JPEG", quality=85)
+            return out.getvalue()
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        log.debug("no thumbnail for %s: %s", path, exc)
+        return None

@@ -12,7 +12,9 @@ import streamlit as st
 
 from lib.client import KieClient
 from lib.errors import KieError
+from lib.history_view import details_link
 from lib.settings import Settings, load_settings
+from lib.trust.text import md, md_line
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +131,13 @@ def _sidebar(ctx: AppContext) -> None:
             st.success("**Sandbox mode** — an offline KIE on this machine. Nothing is spent; no API key needed.",
                        icon="🧪")
         else:
-            st.info(f"**Live mode** — talking to {ctx.settings.api_base}. Jobs spend real KIE credits.", icon="⚡")
+            st.info(f"**Live mode** — talking to {md(ctx.settings.api_base)}. Jobs spend real KIE credits.", icon="⚡")
         balance = current_balance(ctx)
         label = "Sandbox credits (play money)" if ctx.settings.sandbox else "KIE balance"
         if balance is not None:
             st.metric(label, f"{balance:,.2f} credits", help="From GET /api/v1/chat/credit, refreshed after each submit.")
         elif st.session_state.get("settings_balance_error"):
-            st.warning(f"Balance unavailable: {st.session_state['settings_balance_error']}")
+            st.warning(f"Balance unavailable: {md(st.session_state['settings_balance_error'])}")
         if st.button("Refresh balance", key="settings_refresh_balance"):
             refresh_balance(ctx)
             st.rerun()
@@ -174,16 +176,16 @@ def recent_activity(ctx: AppContext, limit: int = 5) -> None:
         rows = _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()),
                             ctx.account)[1]
     except Exception as exc:  # a broken ledger must not break the home page
-        st.warning(f"History could not be read: {exc}")
+        st.warning(f"History could not be read: {md(exc)}")
         return
     if not rows:
         st.caption("No jobs yet. Start on the Compose page.")
         return
     for row in rows[:limit]:
         text = row.prompt or " | ".join(str(s.get("prompt", "")) for s in row.shots if isinstance(s, dict))
-        st.markdown(f"`{row.state}` · {row.created_at:%Y-%m-%d %H:%M} UTC · {row.mode} · "
-                    f"{'multi-shot · ' if row.multi_shots else ''}{text[:90] or '(no prompt)'} · "
-                    f"[open](/History?task={row.task_id})")
+        st.markdown(f"`{row.state}` · {row.created_at:%Y-%m-%d %H:%M} UTC · {md_line(row.mode)} · "
+                    f"{'multi-shot · ' if row.multi_shots else ''}{md_line(text, 90) or '(no prompt)'} · "
+                    f"[open](/{details_link(row.task_id)})")
 
 
 @st.cache_resource(show_spinner=False)
@@ -246,22 +248,26 @@ def get_uploader(ctx: AppContext) -> Any:
     return uploader
 
 
-def allow_private_results(ctx: AppContext) -> bool:
-    """Results may come from a loopback/private host only in sandbox mode, or when the operator pointed
-    KIE_API_BASE at such a host themselves (a local KIE-compatible gateway)."""
-    if ctx.settings.sandbox:
-        return True
+def allow_private_results(ctx: AppContext) -> tuple[str, ...]:
+    """The origins a server-side fetch may reach although they are private: the sandbox's own address in
+    sandbox mode, or the KIE_API_BASE / KIE_UPLOAD_BASE the operator pointed at a local gateway. Nothing else."""
+    if ctx.sandbox is not None:
+        return (ctx.sandbox.base_url,)
+    return tuple(base for base in (ctx.settings.api_base, ctx.settings.upload_base) if _is_private_base(base))
+
+
+def _is_private_base(base: str) -> bool:
     import ipaddress
     from urllib.parse import urlparse
 
-    from lib.archive import is_public_ip
+    from lib.trust.fetch import is_public_ip
 
-    host = urlparse(ctx.settings.api_base).hostname or ""
+    host = urlparse(base).hostname or ""
     if host == "localhost":
         return True
     try:
         return not is_public_ip(ipaddress.ip_address(host))
-    except ValueError:  # a host name: judged per download by archive.check_public_host
+    except ValueError:  # a host name: judged per download by the fetch rule
         return False
 
 
@@ -290,8 +296,8 @@ def _due_rows(ctx: AppContext) -> list[Any]:
     now = time.time()
     due = []
     for row in unfinished_rows(ctx):
-        if row.origin != ctx.origin or str(row.task_id).startswith("unknown-"):
-            continue
+        if row.origin != ctx.origin or str(row.task_id).startswith("unknown-") or row.imported_at is not None:
+            continue  # imported runs are history, never work: only an explicit Check now queries them
         last = row.last_checked_at.timestamp() if row.last_checked_at else None
         if is_due(row.created_at.timestamp(), last, now):
             due.append(row)
@@ -307,7 +313,7 @@ def follow_tick(ctx: AppContext) -> tuple[int, list[str]]:
         new, err = refresh_task(ctx.client, get_ledger(ctx), row, data_dir=ctx.settings.data_dir,
                                 allow_private=allow_private_results(ctx))
         if err:
-            errors.append(f"{row.task_id}: {err.user_message()}")
+            errors.append(f"{md_line(row.task_id)}: {md(err.user_message())}")
         if new.finished:
             finished += 1
     return finished, errors
@@ -318,7 +324,7 @@ def _follower(ctx: AppContext) -> None:
     from lib.history import HistoryError
 
     try:
-        unfinished = [r for r in unfinished_rows(ctx) if r.origin == ctx.origin]
+        unfinished = [r for r in unfinished_rows(ctx) if r.origin == ctx.origin and r.imported_at is None]
     except HistoryError:
         return
     if not unfinished:
@@ -338,9 +344,9 @@ def follow_unfinished(ctx: AppContext) -> None:
     from lib.history import HistoryError
 
     try:
-        pending = any(r.origin == ctx.origin for r in unfinished_rows(ctx))
+        pending = any(r.origin == ctx.origin and r.imported_at is None for r in unfinished_rows(ctx))
     except HistoryError as exc:  # a broken ledger must not break every page; History explains the fix
-        st.sidebar.warning(f"Tasks are not being followed: {exc}")
+        st.sidebar.warning(f"Tasks are not being followed: {md(exc)}")
         return
     if pending:
         with st.sidebar:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,9 @@ from lib.elements import (
     needs_upload,
     url_media,
 )
-from lib.media import check_media
+from lib.media import check_media, thumbnail_jpeg
+from lib.trust.text import md, md_line
+from lib.trust.urls import host_of
 from lib.ui import AppContext, get_library, get_uploader, service_now, setup_page
 from lib.uploads import METHOD_HELP
 
@@ -82,15 +83,9 @@ def _library_method(method: str) -> str:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def _thumbnail(path: str, mtime_ns: int) -> bytes:
+def _thumbnail(path: str, mtime_ns: int) -> bytes | None:
     """A small JPEG of a stored original, cached per file version, so reruns never resend large images."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        image.thumbnail((THUMB_PX, THUMB_PX))
-        out = io.BytesIO()
-        image.convert("RGB").save(out, "JPEG", quality=85)
-    return out.getvalue()
+    return thumbnail_jpeg(path, THUMB_PX)
 
 
 # ---------------------------------------------------------------- uploading
@@ -102,11 +97,11 @@ def _upload(ctx: AppContext, library: ElementLibrary, element: Element, method: 
     if not pending:
         return element
     uploader, done = get_uploader(ctx), []
-    with st.status(f"Uploading {len(pending)} file(s) of @{element.name}…", expanded=True) as box:
+    with st.status(f"Uploading {len(pending)} file(s) of @{md_line(element.name)}…", expanded=True) as box:
         bar = st.progress(0.0, text=f"0 of {len(pending)} files")
 
         def tracked(source: Any, file_name: str, upload_path: str, method: str = "auto") -> Any:
-            st.write(f"⏫ {file_name}")
+            st.write(f"⏫ {md_line(file_name)}")
             try:
                 return uploader(source, file_name=file_name, upload_path=upload_path, method=method)
             finally:
@@ -115,16 +110,17 @@ def _upload(ctx: AppContext, library: ElementLibrary, element: Element, method: 
 
         updated = library.upload(element.id, tracked, method=_library_method(method), now=now)
         status = library.status(updated, now)
-        box.update(label=f"@{updated.name}: {status.detail}",
+        box.update(label=f"@{md_line(updated.name)}: {md_line(status.detail)}",
                    state="complete" if status.label == "uploaded" else "error")
     return updated
 
 
 def _report(element: Element, status: UploadStatus) -> None:
     if status.label == "uploaded":
-        _flash("success", f"@{element.name} is uploaded ({status.detail}).")
+        _flash("success", f"@{md_line(element.name)} is uploaded ({md_line(status.detail)}).")
     else:
-        _flash("warning", f"@{element.name} is saved as a draft — {status.detail}. Nothing you entered is lost: "
+        _flash("warning", f"@{md_line(element.name)} is saved as a draft — {md(status.detail)}. Nothing you entered "
+                          "is lost: "
                           "fix the problem, then press “Refresh upload” on its card.")
 
 
@@ -148,20 +144,22 @@ def _badge(status: UploadStatus) -> None:
         text = f"expires in {max(0, int(status.hours_left))} h"
     st.badge(text, color=BADGE_COLORS.get(status.label, "gray"))
     if status.label in ("failed", "expired", "expires soon", "not uploaded") and status.detail:
-        st.caption(status.detail)
+        st.caption(md(status.detail))
 
 
 def _thumbnails(library: ElementLibrary, element: Element) -> None:
     images, captions = [], []
     for media in element.media:
         path = library.local_file(media)
-        if path is not None and media.kind == "image":
-            images.append(_thumbnail(str(path), path.stat().st_mtime_ns))
+        thumb = _thumbnail(str(path), path.stat().st_mtime_ns) if path is not None and media.kind == "image" else None
+        if thumb is not None:
+            images.append(thumb)
             captions.append(media.file_name)
-        elif path is not None:
+        elif path is not None and media.kind == "video":
             st.video(str(path))
         else:
-            st.caption(f"🔗 {media.file_name} (no local copy: {media.source_url or 'gone'})")
+            where = host_of(media.source_url)
+            st.caption(f"🔗 {md_line(media.file_name, 60)} (no local copy" + (f"; from {md(where)})" if where else ")"))
     if images:
         st.image(images, caption=captions, width=96)
 
@@ -169,11 +167,11 @@ def _thumbnails(library: ElementLibrary, element: Element) -> None:
 def _card(ctx: AppContext, library: ElementLibrary, element: Element, now: datetime) -> None:
     status = library.status(element, now)
     with st.container(border=True, key=f"elements_card_{element.id}"):
-        st.markdown(f"#### @{element.name}")
+        st.markdown(f"#### @{md_line(element.name)}")
         _badge(status)
         count = len(element.media)
         kind = f"{count} images" if element.kind == "images" else "1 video"
-        st.caption(f"{kind} · {element.description}")
+        st.caption(f"{kind} · {md_line(element.description, 300)}")
         _thumbnails(library, element)
         _card_actions(ctx, library, element)
 
@@ -181,20 +179,21 @@ def _card(ctx: AppContext, library: ElementLibrary, element: Element, now: datet
 def _card_actions(ctx: AppContext, library: ElementLibrary, element: Element) -> None:
     eid = element.id
     if st.session_state["elements_confirm_delete"] == eid:
-        st.warning(f"Delete @{element.name} and its {len(element.media)} stored original(s)? This cannot be undone.")
+        st.warning(f"Delete @{md_line(element.name)} and its {len(element.media)} stored original(s)? This cannot be "
+                   "undone.")
         yes, no = st.columns(2)
         if yes.button("Yes, delete", key=f"elements_delete_yes_{eid}", type="primary"):
             library.delete(eid)
             if st.session_state["elements_editing"] == eid:
                 _fill_form(None)
             st.session_state["elements_confirm_delete"] = None
-            _flash("success", f"Deleted @{element.name}.")
+            _flash("success", f"Deleted @{md_line(element.name)}.")
             st.rerun()
         no.button("Cancel", key=f"elements_delete_no_{eid}",
                   on_click=lambda: st.session_state.update(elements_confirm_delete=None))
         return
     if st.button("Use in Compose", key=f"elements_use_{eid}", type="primary", icon="➕", width="stretch",
-                 help=f"Adds @{element.name} to the Compose prompt and includes the element."):
+                 help=f"Adds @{md_line(element.name)} to the Compose prompt and includes the element."):
         st.session_state.setdefault("compose_pending_insert", []).append(element.name)
         st.switch_page("pages/2_Compose.py")
     edit, refresh = st.columns(2)
@@ -205,7 +204,7 @@ def _card_actions(ctx: AppContext, library: ElementLibrary, element: Element) ->
     dup, delete = st.columns(2)
     if dup.button("Duplicate", key=f"elements_duplicate_{eid}", width="stretch"):
         copy = library.duplicate(eid, now=_now(ctx))
-        _flash("success", f"Duplicated @{element.name} as @{copy.name}.")
+        _flash("success", f"Duplicated @{md_line(element.name)} as @{md_line(copy.name)}.")
         st.rerun()
     delete.button("Delete", key=f"elements_delete_{eid}", width="stretch",
                   on_click=lambda: st.session_state.update(elements_confirm_delete=eid))
@@ -261,9 +260,9 @@ def _name_field(library: ElementLibrary, editing: str | None) -> str:
     if name:
         problems = library.check_name(name, exclude_id=editing)
         for problem in problems:
-            st.error(problem, icon="✏️")
+            st.error(md(problem), icon="✏️")
         if not problems:
-            st.caption(f"✅ `@{name}` is a valid, unused name.")
+            st.caption(f"✅ @{md_line(name)} is a valid, unused name.")
     return name
 
 
@@ -276,18 +275,18 @@ def _file_checks(files: Sequence[Any], kept_kinds: Sequence[str], urls: Sequence
             kinds.append(check.kind)
         if check.ok:
             size = f"{check.width}×{check.height} px, " if check.width else ""
-            st.caption(f"✅ {file.name}: {check.kind}, {size}{_size_text(check.size)}")
+            st.caption(f"✅ {md_line(file.name, 80)}: {check.kind}, {size}{_size_text(check.size)}")
         for problem in check.problems or ([] if check.ok else [f"{file.name}: not a JPG/PNG image or MP4/MOV video."]):
-            st.error(problem, icon="🚫")
+            st.error(md(problem), icon="🚫")
     for url in urls:
         media, problems = url_media(url)
         for problem in problems:
-            st.error(problem, icon="🔗")
+            st.error(md(problem), icon="🔗")
         if media:
             kinds.append(media.kind)
     if files or urls:
         for problem in count_problems(kinds):
-            st.warning(problem)
+            st.warning(md(problem))
 
 
 def _size_text(size: int) -> str:
@@ -308,7 +307,7 @@ def _form(ctx: AppContext, library: ElementLibrary) -> None:
     if ss["elements_editing"] and element is None:  # deleted elsewhere (another tab)
         _fill_form(None)
         st.rerun()
-    st.subheader(f"Edit @{element.name}" if element else "New element")
+    st.subheader(f"Edit @{md_line(element.name)}" if element else "New element")
     if element:
         st.button("Cancel editing", key="elements_cancel_edit", on_click=_fill_form, args=(None,))
     left, right = st.columns([1, 1])
@@ -354,7 +353,7 @@ def _save(ctx: AppContext, library: ElementLibrary, element: Element | None, nam
             saved = library.create(name, ss["elements_description"], picked, urls, now=now)
     except ElementError as exc:
         for problem in exc.problems:
-            st.error(problem)
+            st.error(md(problem))
         return
     uploaded = _upload(ctx, library, saved, ss["elements_method"])
     status = library.status(uploaded, _now(ctx))
@@ -378,14 +377,14 @@ def _import_section(library: ElementLibrary) -> None:
                 result = library.import_json(source.getvalue())
             except ElementError as exc:
                 for problem in exc.problems:
-                    st.error(f"{source.name}: {problem} Nothing was changed.")
+                    st.error(f"{md_line(source.name, 80)}: {md(problem)} Nothing was changed.")
                 return
             if result.added:
                 _flash("success", f"Imported {len(result.added)} element(s): "
-                                  + ", ".join(f"@{n}" for n in result.added) + ".")
+                                  + md_line(", ".join(f"@{n}" for n in result.added)) + ".")
             for label, reason in result.bad:
                 shown = f"@{label}" if isinstance(label, str) else f"Entry {label}"
-                _flash("error", f"Not imported — {shown}: {reason}")
+                _flash("error", f"Not imported — {md_line(shown, 80)}: {md(reason)}")
             st.session_state["elements_import_nonce"] += 1
             st.rerun()
 
@@ -405,7 +404,7 @@ def main() -> None:
         elements = library.list()
     except ElementError as exc:
         for problem in exc.problems:
-            st.error(problem)
+            st.error(md(problem))
         st.stop()
     _library_section(ctx, library, elements)
     st.divider()

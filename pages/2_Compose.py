@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import secrets
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -12,9 +11,13 @@ import streamlit as st
 from lib import compose as cp
 from lib import rules
 from lib.elements import ElementLibrary
+from lib.history_view import details_link
 from lib.jobs import build_payload, job_from_payload, prompt_budget_length
 from lib.pricing import RESOLUTIONS, format_cost
 from lib.tasks import SubmitGuard
+from lib.trust.paths import existing_video, safe_id
+from lib.trust.text import md, md_line
+from lib.trust.urls import link_target
 from lib.ui import (
     current_balance,
     get_ledger,
@@ -95,7 +98,7 @@ def show(field: str) -> None:
     if untouched:
         return
     for problem in by_field.get(field, []):
-        (st.error if problem.level == rules.ERROR else st.warning)(problem.message, icon="⛔" if
+        (st.error if problem.level == rules.ERROR else st.warning)(md(problem.message), icon="⛔" if
                                                                    problem.level == rules.ERROR else "⚠️")
 
 
@@ -108,7 +111,7 @@ if S["compose_fork"]:
         S.update(filled)
         S["compose_fork_missing"], S["compose_fork_from"] = missing, fork.get("task_id")
     except ValueError as exc:
-        st.error(f"Could not open that run for forking: {exc}")
+        st.error(f"Could not open that run for forking: {md(exc)}")
 if S["compose_pending_insert"]:
     for _name in S["compose_pending_insert"]:
         _edit(cp.insert_reference, _name)
@@ -147,9 +150,10 @@ st.title("✍️ Compose")
 st.caption("Describe the video, check it, see the exact request and its cost, then submit. Nothing is sent "
            "until you press Submit; the form is kept when you switch pages.")
 if S["compose_fork_from"]:
-    st.info(f"Forked from task `{S['compose_fork_from']}`: every field is filled from that run.", icon="🍴")
+    st.info(f"Forked from task {md_line(S['compose_fork_from'])}: every field the form shows is filled from that "
+            "run. A callback URL is never carried over: set your own under Advanced if you need one.", icon="🍴")
 for _name in S["compose_fork_missing"]:
-    st.warning(f"Element **@{_name}** from the forked run no longer exists in the library: recreate it on "
+    st.warning(f"Element **@{md_line(_name)}** from the forked run no longer exists in the library: recreate it on "
                "the Elements page or remove the reference.", icon="🧩")
 
 with st.expander("Drafts — save this form or reopen one", expanded=False):
@@ -159,9 +163,9 @@ with st.expander("Drafts — save this form or reopen one", expanded=False):
         draft_name = st.text_input("Draft name", key="compose_w_draft_name", placeholder="e.g. beach run v2")
         if st.button("Save draft", key="compose_save_draft"):
             try:
-                st.success(f"Saved draft '{store.save(draft_name, cp.form_of(S))}'.")
+                st.success(f"Saved draft '{md_line(store.save(draft_name, cp.form_of(S)))}'.")
             except ValueError as exc:
-                st.error(str(exc))
+                st.error(md(exc))
     with c2:
         names = store.names()
         chosen = st.selectbox("Saved drafts", names, key="compose_w_draft_pick", index=None,
@@ -264,8 +268,13 @@ with left:
                 st.file_uploader("JPG or PNG, up to 10 MB", type=["jpg", "jpeg", "png"], key=f"compose_w_{which}_file",
                                  on_change=_take_frame, args=(which,))
                 upload = form[f"compose_{which}_upload"]
-                if upload and upload.get("url"):
-                    st.image(upload["url"], caption=f"{upload['name']} — on KIE's file host", width=160)
+                picked = S.get(f"compose_w_{which}_file")
+                if upload and upload.get("url") and picked is not None and not upload.get("problems"):
+                    # the user's own bytes, checked by lib.media; never the file host's URL in the browser
+                    st.image(picked.getvalue(), caption=f"{md_line(upload['name'], 60)} — uploaded to KIE's file host",
+                             width=160)
+                elif upload and upload.get("url"):
+                    st.caption(f"✅ {md_line(upload['name'], 60)} is on KIE's file host.")
             elif source == "url":
                 bound(st.text_input, "Image URL", f"compose_{which}_url", placeholder="https://…/frame.png")
             show(f"{which}_frame")
@@ -280,10 +289,10 @@ with left:
     referenced = {n for t in job.prompts() for n in cp.referenced_names(t)}
     unreferenced = [n for n in form["compose_elements"] if n not in referenced]
     if unreferenced:
-        st.caption("Not referenced, so not sent: " + ", ".join(f"@{n}" for n in unreferenced))
+        st.caption("Not referenced, so not sent: " + md_line(", ".join(f"@{n}" for n in unreferenced)))
     if pending_uploads:
         st.caption("Uploaded to KIE when you submit (placeholder URLs in the preview): "
-                   + ", ".join(f"@{n}" for n in pending_uploads))
+                   + md_line(", ".join(f"@{n}" for n in pending_uploads)))
     show("elements")
 
     with st.expander("Advanced", expanded=bool(by_field.get("cfg") or by_field.get("callback"))):
@@ -338,9 +347,10 @@ with right:
                                           extra=cp.form_problems(form, element_names), pending_uploads=pending_uploads)
     if S["compose_dry_run"] is not None:
         report = S["compose_dry_run"]
-        (st.error if report.errors else st.success)(report.summary())
+        (st.error if report.errors else st.success)(md(report.summary()))
         for problem in report.errors + report.warnings:
-            st.caption(f"{'⛔' if problem.level == rules.ERROR else '⚠️'} `{problem.path or 'request'}` {problem.message}")
+            st.caption(f"{'⛔' if problem.level == rules.ERROR else '⚠️'} {md(problem.path or 'request')}: "
+                       f"{md(problem.message)}")
     if clicked:
         if S["compose_guard"].claim(token):
             with st.spinner("Uploading elements if needed and creating the task(s)…"):
@@ -359,7 +369,7 @@ with right:
         if last["ids"]:
             st.success(f"Submitted {len(last['ids'])} task(s) in batch `{last['batch']}`. Progress is below.")
         for message in last["messages"]:
-            st.error(message)
+            st.error(md(message))
 
     st.subheader("Request preview")
     shown = payload
@@ -382,22 +392,24 @@ STATE_ICONS = {"queued": "🕓", "running": "⚙️", "succeeded": "✅", "faile
 
 def _progress_card(row: Any) -> None:
     with st.container(border=True):
-        st.markdown(f"{STATE_ICONS.get(row.state, '')} **{row.state}** · `{row.task_id}`  \n{row.mode}"
-                    f"{' · sound' if row.sound else ''} · {row.duration or '?'} s · {cp.elapsed_s(row)} s elapsed"
-                    f" · batch `{row.batch_id}` · [History](/History?task={row.task_id})")
-        if row.state == "succeeded" and (source := cp.video_source(row)):
+        st.markdown(f"{STATE_ICONS.get(row.state, '')} **{row.state}** · {md_line(row.task_id)}  \n"
+                    f"{md_line(row.mode)}{' · sound' if row.sound else ''} · {row.duration or '?'} s · "
+                    f"{cp.elapsed_s(row)} s elapsed · batch {md_line(row.batch_id)} · "
+                    f"[History](/{details_link(row.task_id)})")
+        video = existing_video(ctx.settings.data_dir, row.task_id)
+        if row.state == "succeeded" and (source := cp.video_source(row, ctx.settings.data_dir)):
             st.video(source)
-            if row.local_video and (video := Path(row.local_video)).is_file():
+            if video is not None:
                 # read only when clicked: this card redraws every 2 s while other tasks run
-                st.download_button("Download MP4", lambda: video.read_bytes(), file_name=f"{row.task_id}.mp4",
+                st.download_button("Download MP4", lambda: video.read_bytes(), file_name=f"{safe_id(row.task_id)}.mp4",
                                    mime="video/mp4", key=f"compose_dl_{row.task_id}")
-            else:
-                st.link_button("Download MP4", row.result_url)
+            elif link := link_target(row.result_url):
+                st.link_button(f"Download MP4 from {link[1]}", link[0])
         elif row.state == "failed":
-            st.error(f"KIE's reason ({row.fail_code or 'no code'}): {row.fail_msg or 'none given'}")
-            st.caption(f"Fix: {cp.failure_fix(row.fail_code)}")
+            st.error(f"KIE's reason ({md(row.fail_code or 'no code')}): {md(row.fail_msg or 'none given')}")
+            st.caption(f"Fix: {md(cp.failure_fix(row.fail_code))}")
         elif row.state == "unknown":
-            st.warning(row.fail_msg)
+            st.warning(md(row.fail_msg))
 
 
 def _progress() -> None:

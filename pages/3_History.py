@@ -21,6 +21,8 @@ from lib.history import (
     visible_to,
 )
 from lib.tasks import archive_row, refresh_task
+from lib.trust.text import md, md_line
+from lib.trust.urls import link_target, playable_url
 from lib.ui import AppContext, allow_private_results, get_ledger, get_library, setup_page
 
 COLUMN_CONFIG: dict[str, Any] = {
@@ -41,7 +43,7 @@ HIGHLIGHT = "background-color: rgba(255, 196, 0, 0.28)"
 
 def _broken_ledger(exc: HistoryFileError) -> None:
     st.title("🗂️ History")
-    st.error(f"**The history file cannot be used.** {exc}", icon="🧯")
+    st.error(f"**The history file cannot be used.** {md(exc)}", icon="🧯")
     st.caption("Nothing was changed. Other pages keep working; fix the file, then reload this page.")
     st.stop()
 
@@ -65,6 +67,21 @@ def _sorted(path: str, signature: tuple[int, int, int], account: str, _rows: Any
             descending: bool) -> list[HistoryRow]:
     """All rows in one sort order; filtering a sorted list keeps its order, so the sort runs once per version."""
     return hv.sort_rows(_rows, by, descending)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _unreadable_lines(path: str, signature: tuple[int, int, int], _ledger: Any) -> list[tuple[int, str]]:
+    return _ledger.unreadable()
+
+
+def _unreadable_rows(ledger: Any, signature: tuple[int, int, int]) -> None:
+    """One bad line never breaks the page: say which lines were skipped (they stay in the file as they are)."""
+    bad = _unreadable_lines(str(ledger.path), signature, ledger)
+    if bad:
+        shown = "; ".join(f"line {line}: {why}" for line, why in bad[:5])
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        st.warning(f"{len(bad)} unreadable row(s) in the history file were skipped — {md(shown)}{more}. "
+                   "They are left in the file untouched; repair them in a text editor if they matter.", icon="🧩")
 
 
 def _flash(kind: str, message: str) -> None:
@@ -156,7 +173,8 @@ def _picker(rows_by_id: dict[str, HistoryRow], shown: list[HistoryRow]) -> Histo
     st.selectbox("Show details of", options, format_func=label, key="history_pick",
                  on_change=lambda: _select(st.session_state["history_pick"]))
     if selected and selected not in rows_by_id:
-        st.warning(f"Task {selected} is not in this history (deleted, or recorded on another data folder).")
+        st.warning(f"Task {md_line(selected, 120)} is not in this history (deleted, or recorded on another data "
+                   "folder).")
     return rows_by_id.get(selected or "")
 
 
@@ -164,10 +182,13 @@ def _status(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
     if row.state == "unknown":
         st.warning(hv.UNKNOWN_HELP, icon="❓")
     if row.state == "failed":
-        st.error(f"**Failed** ({row.fail_code or 'no code'}): {row.fail_msg or 'no reason given'}\n\n"
-                 f"**Fix:** {hv.fail_fix(row.fail_code)}", icon="❌")
+        st.error(f"**Failed** ({md(row.fail_code or 'no code')}): {md(row.fail_msg or 'no reason given')}\n\n"
+                 f"**Fix:** {md(hv.fail_fix(row.fail_code))}", icon="❌")
     if not hv.is_checkable(row):
         return
+    if row.imported_at is not None:
+        st.info("**Imported run, not followed.** It came in through Import, so the app does not query it by itself. "
+                "If it is yours, check it once with Check now (in the mode it was made in).", icon="📥")
     if row.stale:
         st.warning("**Stale, still checking.** This task is past the polling deadline. It is not abandoned: "
                    "the app keeps checking it, and KIE may still deliver it.", icon="⌛")
@@ -176,7 +197,7 @@ def _status(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
                  help=f"Switch to {row.origin} mode to query this task." if other_mode else "Ask KIE once."):
         new, err = refresh_task(ctx.client, ledger, row, data_dir=ctx.settings.data_dir,
                                 allow_private=allow_private_results(ctx))
-        _flash("warning" if err else "success", err.user_message() if err else f"Checked: {hv.state_badge(new)}.")
+        _flash("warning" if err else "success", md(err.user_message()) if err else f"Checked: {hv.state_badge(new)}.")
         st.rerun()
 
 
@@ -191,7 +212,7 @@ def _save_locally(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
         _flash("error", "No result link is known for this run. Check it at https://kie.ai/logs.")
         return
     _, err = archive_row(ledger, row, urls, data_dir=ctx.settings.data_dir, allow_private=allow_private_results(ctx))
-    _flash("error" if err else "success", err.user_message() if err else "Video saved in the data folder.")
+    _flash("error" if err else "success", md(err.user_message()) if err else "Video saved in the data folder.")
 
 
 def _player(ctx: AppContext, ledger: Any, row: HistoryRow, key: str = "detail") -> None:
@@ -202,9 +223,13 @@ def _player(ctx: AppContext, ledger: Any, row: HistoryRow, key: str = "detail") 
             st.download_button("⬇️ Download video", lambda: path.read_bytes(), file_name=f"{row.task_id}.mp4",
                                mime="video/mp4", key="history_download_video")
         return
-    if row.result_url:
-        st.video(row.result_url)
+    playable, link = playable_url(row.result_url), link_target(row.result_url)
+    if playable:
+        st.video(playable)
         st.caption("Playing from KIE's link, which expires: save it locally to keep it.")
+    elif link:
+        st.caption(f"The result is on {md(link[1])}, which is not one of KIE's media hosts, so it is not played "
+                   "in the page. Save it locally (if its address passes the fetch rule) or open the link yourself.")
     elif not row.finished:
         st.info("The video appears here when the task finishes.", icon="⏳")
     else:
@@ -214,8 +239,8 @@ def _player(ctx: AppContext, ledger: Any, row: HistoryRow, key: str = "detail") 
                      help="Download the result into the data folder (the earlier download did not succeed)."):
             _save_locally(ctx, ledger, row)
             st.rerun()
-        if row.result_url:
-            st.link_button("⬇️ Download from KIE", row.result_url)
+        if link:
+            st.link_button(f"⬇️ Open the result on {link[1]}", link[0])
 
 
 def _save_rating(ledger: Any, task_id: str) -> None:
@@ -249,7 +274,7 @@ def _delete(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
             st.session_state["history_confirm_delete"] = row.task_id
             st.rerun()
         return
-    st.warning(f"Delete run {row.task_id} from the history? This cannot be undone.", icon="🗑️")
+    st.warning(f"Delete run {md_line(row.task_id)} from the history? This cannot be undone.", icon="🗑️")
     video = hv.local_video_path(row, ctx.settings.data_dir)
     drop_video = video is not None and st.checkbox("Also delete the saved video file", key="history_delete_video")
     yes, no = st.columns(2)
@@ -259,7 +284,7 @@ def _delete(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
             video.unlink(missing_ok=True)
         st.session_state["history_confirm_delete"] = None
         _select(None)
-        _flash("success", f"Deleted run {row.task_id}.")
+        _flash("success", f"Deleted run {md_line(row.task_id)}.")
         st.rerun()
     if no.button("Cancel", key="history_delete_no"):
         st.session_state["history_confirm_delete"] = None
@@ -268,7 +293,7 @@ def _delete(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
 
 def _actions(ctx: AppContext, ledger: Any, row: HistoryRow, missing: list[str]) -> None:
     if missing:
-        st.warning(f"Element(s) no longer in the library: {', '.join('@' + m for m in missing)}. "
+        st.warning(f"Element(s) no longer in the library: {md_line(', '.join('@' + m for m in missing))}. "
                    "A fork keeps them in the prompt; add them again on the Elements page.", icon="🧩")
     if st.button("🍴 Fork in Compose", key="history_fork", disabled=not row.payload, type="primary"):
         _fork(row)
@@ -278,9 +303,9 @@ def _actions(ctx: AppContext, ledger: Any, row: HistoryRow, missing: list[str]) 
 
 
 def _detail(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
-    st.subheader(f"{hv.state_badge(row)} · {row.task_id}")
-    st.caption(f"{hv.timing_text(row, datetime.now(UTC))}  \n{hv.credits_text(row)} · {row.origin} · "
-               f"batch {row.batch_id or '—'}")
+    st.subheader(f"{hv.state_badge(row)} · {md_line(row.task_id)}")
+    st.caption(f"{md(hv.timing_text(row, datetime.now(UTC)))}  \n{md(hv.credits_text(row))} · {row.origin} · "
+               f"batch {md_line(row.batch_id or '—')}")
     _status(ctx, ledger, row)
     missing = hv.missing_elements(row, [e.name for e in get_library(ctx).list()])
     left, right = st.columns([3, 2])
@@ -307,9 +332,9 @@ def _compare(ctx: AppContext, ledger: Any, shown: list[HistoryRow], by_id: dict[
     labels = [f"#{i + 1} {r.task_id[-8:]}" for i, r in enumerate(runs)]
     for col, run, label in zip(st.columns(len(runs)), runs, labels, strict=True):
         with col:
-            st.markdown(f"**{label}** · {hv.prompt_text(run)[:80]}")
+            st.markdown(f"**{md(label)}** · {md_line(hv.prompt_text(run), 80)}")
             _player(ctx, ledger, run, key="compare")
-            st.markdown("  \n".join(f"{k}: **{v}**" for k, v in hv.settings_summary(run).items()))
+            st.markdown("  \n".join(f"{k}: **{md_line(v)}**" for k, v in hv.settings_summary(run).items()))
     only = st.toggle("Only fields that differ", key="history_compare_only", persist_state=KEEP)
     frame = hv.diff_frame(hv.payload_diff([r.payload for r in runs]), labels, only_differences=only)
     st.caption(f"{int(frame['differs'].sum())} differing field(s) highlighted.")
@@ -325,10 +350,12 @@ def _import(ledger: Any, known: set[str]) -> None:
         return
     report = import_csv(upload.getvalue())
     if not report.ok:
-        st.error(report.summary(), icon="🚫")
+        st.error(md(report.summary()), icon="🚫")
         return
     new = [r for r in report.rows_ok if r.task_id not in known]
-    (st.warning if report.bad_rows or report.duplicates else st.info)(report.summary())
+    (st.warning if report.bad_rows or report.duplicates else st.info)(md(report.summary()))
+    st.caption("Imported runs are a record, not work: unfinished ones are not followed, file locations are "
+               "dropped, and a video is saved locally only when you ask (through the app's safe fetch).")
     st.caption(f"{len(new)} new run(s); {len(report.rows_ok) - len(new)} already in the history (kept as is).")
     if report.bad_rows:
         st.dataframe(pd.DataFrame(report.bad_rows, columns=["Line", "Problem"]), hide_index=True)
@@ -364,6 +391,7 @@ def main() -> None:
     try:
         signature = tuple(ledger.mtime_signature())
         rows, frame, facets, by_id = _history(str(ledger.path), signature, ctx.account, ledger)
+        _unreadable_rows(ledger, signature)
         if not rows:
             st.info("No runs yet. Submit a job on the Compose page, or import a history CSV below.")
         else:

@@ -170,3 +170,10 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def shown_text(value: object) -> str:
+    """What a markdown string displays: lib.trust.text.md escapes punctuation with backslashes."""
+    import re
+
+    return re.sub(r"\\(.)", r"\1", str(value)).replace("  \n", "\n")

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import shown_text
+
 PAGES = ["pages/1_Elements.py", "pages/2_Compose.py", "pages/3_History.py"]
 
 
@@ -71,7 +73,7 @@ def test_sessions_with_different_keys_never_see_each_others_live_tasks(monkeypat
         ledger.append(HistoryRow(task_id=task_id, origin=origin, account=account, state="succeeded", prompt=task_id))
     env = {"KIE_API_KEY": "key-mine-1", "KIE_API_BASE": sandbox.base_url, "KIE_UPLOAD_BASE": sandbox.base_url}
     at = _app(monkeypatch, data, env)
-    home = " ".join(str(m.value) for m in at.markdown)
+    home = " ".join(shown_text(m.value) for m in at.markdown)
     assert "task_mine" in home and "task_demo" in home and "task_theirs" not in home
     at.switch_page("pages/3_History.py").run()
     assert not at.exception, at.exception
@@ -87,5 +89,5 @@ def test_a_dead_network_in_live_mode_is_named_and_breaks_no_page(monkeypatch, tm
     if page:
         at.switch_page(page).run()
     assert not at.exception, at.exception
-    warning = " ".join(str(w.value) for w in at.sidebar.warning)
+    warning = " ".join(shown_text(w.value) for w in at.sidebar.warning)
     assert "Balance unavailable" in warning and "Could not reach 127.0.0.1:9" in warning and "network" in warning

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from lib import archive
 from lib.archive import ArchiveError, archive_result, archived_path, check_public_host, safe_task_id
+from lib.trust import fetch as trust_fetch
+from lib.trust.fetch import FetchRefused
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 40
 CAP = 64 * 1024
@@ -163,11 +164,11 @@ def test_check_public_host(monkeypatch: pytest.MonkeyPatch, address: str, allowe
     def fake_getaddrinfo(host: str, port: object, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
         return [(family, socket.SOCK_STREAM, 6, "", (address, 443))]
 
-    monkeypatch.setattr(archive.socket, "getaddrinfo", fake_getaddrinfo)
+    monkeypatch.setattr(trust_fetch.socket, "getaddrinfo", fake_getaddrinfo)
     if allowed:
         check_public_host("cdn.example")
     else:
-        with pytest.raises(ArchiveError, match="Refusing"):
+        with pytest.raises(FetchRefused, match="Refusing"):
             check_public_host("cdn.example")
 
 
@@ -175,8 +176,8 @@ def test_unresolvable_host_is_a_plain_error(monkeypatch: pytest.MonkeyPatch) -> 
     def fail(*args: object, **kwargs: object) -> None:
         raise socket.gaierror(-2, "Name or service not known")
 
-    monkeypatch.setattr(archive.socket, "getaddrinfo", fail)
-    with pytest.raises(ArchiveError, match="Cannot find the host"):
+    monkeypatch.setattr(trust_fetch.socket, "getaddrinfo", fail)
+    with pytest.raises(FetchRefused, match="Cannot find the host"):
         check_public_host("nowhere.invalid")
 
 
@@ -200,7 +201,7 @@ def test_live_mode_checks_every_redirect_hop(monkeypatch: pytest.MonkeyPatch, tm
         ip = "93.184.216.34" if host == "cdn.example" else host
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, 443))]
 
-    monkeypatch.setattr(archive.socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(trust_fetch.socket, "getaddrinfo", resolve)
     session = _Redirecting()
     url = "https://cdn.example/v.mp4"
     with pytest.raises(ArchiveError, match="169.254.169.254"):

@@ -6,6 +6,7 @@ import ast
 import io
 import json
 import shlex
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -305,7 +306,9 @@ def test_upload_frame(data, fail, url, problem) -> None:
 def test_fork_round_trip(job) -> None:
     filled, missing = cp.form_from_job(job, ["hero"])
     assert missing == []
-    assert build_payload(cp.job_from_form(filled, {"hero": SPEC})) == build_payload(job)
+    # everything the form shows comes back; a callback URL never rides along into a new request
+    assert build_payload(cp.job_from_form(filled, {"hero": SPEC})) == build_payload(replace(job, callback_url=None))
+    assert filled["compose_callback"] == ""
 
 
 def test_fork_flags_missing_elements() -> None:
@@ -395,18 +398,21 @@ def test_followed_rows_elapsed_and_video_source(tmp_path: Path) -> None:
 
     ledger = Ledger.in_dir(tmp_path)
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    video = tmp_path / "v.mp4"
+    (tmp_path / "videos").mkdir()
+    video = (tmp_path / "videos" / "t2.mp4").resolve()
     video.write_bytes(b"mp4")
-    ledger.append(HistoryRow(task_id="t1", origin="sandbox", created_at=start, state="running"))
+    ledger.append(HistoryRow(task_id="t1", origin="sandbox", created_at=start, state="running",
+                             local_video="/etc/passwd", result_url="javascript:alert(1)"))
     ledger.append(HistoryRow(task_id="t2", origin="sandbox", created_at=start + timedelta(seconds=5), state="succeeded",
-                             updated_at=start + timedelta(seconds=17), result_url="https://r.test/v.mp4",
-                             local_video=str(video)))
+                             updated_at=start + timedelta(seconds=17),
+                             result_url="https://tempfile.aiquickdraw.com/v.mp4", local_video="elsewhere.mp4"))
     rows = cp.followed_rows(ledger, ["t1", "missing", "t2", "t1"])
     assert [r.task_id for r in rows] == ["t2", "t1"]
     assert cp.elapsed_s(rows[0]) == 12 and cp.elapsed_s(rows[1], now=start + timedelta(seconds=9)) == 9
-    assert cp.video_source(rows[0]) == str(video)
+    assert cp.video_source(rows[0], tmp_path) == str(video)  # found by its task id, whatever the row names
     video.unlink()
-    assert cp.video_source(rows[0]) == "https://r.test/v.mp4" and cp.video_source(rows[1]) is None
+    assert cp.video_source(rows[0], tmp_path) == "https://tempfile.aiquickdraw.com/v.mp4"  # a KIE media host
+    assert cp.video_source(rows[1], tmp_path) is None  # neither a file the app wrote nor a playable URL
 
 
 @pytest.mark.parametrize(("changes", "untouched"), [

@@ -15,6 +15,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from lib.elements import ElementLibrary
+from tests.conftest import shown_text
 
 PAGE = "pages/1_Elements.py"
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,7 +113,7 @@ def save(at: AppTest) -> AppTest:
 
 
 def texts(at: AppTest, *kinds: str) -> str:
-    return "\n".join(str(e.value) for kind in kinds for e in getattr(at, kind))
+    return "\n".join(shown_text(e.value) for kind in kinds for e in getattr(at, kind))
 
 
 def create(at: AppTest, name: str = "ginger_cat", description: str = "a ginger cat") -> AppTest:
@@ -387,12 +388,12 @@ def test_a_big_library_is_searched_and_paged(data_dir: Path) -> None:
         library.create(f"extra_{i:02d}", "robot" if i == 13 else "a prop",
                        files=[("a.png", png(320)), ("b.png", png(320))])
     at = open_page(data_dir)
-    titles = [m.value for m in at.markdown if str(m.value).startswith("#### @")]
+    titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("#### @")]
     assert len(titles) == 12 and "#### @extra_00" in titles
     at.number_input(key="elements_page").set_value(2).run()
-    titles = [m.value for m in at.markdown if str(m.value).startswith("#### @")]
+    titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("#### @")]
     assert titles == ["#### @extra_12", "#### @extra_13"]
     at.text_input(key="elements_search").input("robot").run()
     assert not at.exception, at.exception
-    titles = [m.value for m in at.markdown if str(m.value).startswith("#### @")]
+    titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("#### @")]
     assert titles == ["#### @extra_13"]

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -319,9 +320,9 @@ BROKEN_HEADER = [
     (b"task_id,state\r\nt1,queued\r\n", "lacks the columns"),
 ]
 BROKEN_ROW = [
-    (",".join(COLUMNS).encode() + b"\r\n1,t1,too,few\r\n", "line 2 has 4 cells"),
-    (",".join(COLUMNS).encode() + b'\r\n1,t1,"bad"quote' + b",x" * 25 + b"\r\n", "line 2 is not valid CSV"),
-    (",".join(COLUMNS).encode() + b"\r\n1,t1,\xff" + b",x" * 25 + b"\r\n", "line 2 is not UTF-8"),
+    (",".join(COLUMNS).encode() + b"\r\n1,t1,too,few\r\n", "has 4 cells"),
+    (",".join(COLUMNS).encode() + b'\r\n1,t1,"bad"quote' + b",x" * 26 + b"\r\n", "not valid CSV"),
+    (",".join(COLUMNS).encode() + b"\r\n1,t1,\xff" + b",x" * 26 + b"\r\n", "not UTF-8"),
 ]
 
 
@@ -339,13 +340,15 @@ def test_broken_file_raises_a_clear_error_and_is_never_overwritten(tmp_path: Pat
 
 
 @pytest.mark.parametrize(("content", "why"), BROKEN_ROW)
-def test_a_bad_row_blocks_reading_but_never_recording_a_new_task(tmp_path: Path, content: bytes, why: str) -> None:
+def test_a_bad_row_is_skipped_and_reported_never_breaks_reading(tmp_path: Path, content: bytes, why: str) -> None:
     path = tmp_path / "history.csv"
     path.write_bytes(content)
     ledger = Ledger(path)
-    for action in (ledger.rows, lambda: ledger.update("t1", rating=1), ledger.unfinished):
-        with pytest.raises(HistoryFileError, match=why):
-            action()
+    assert ledger.rows() == [] and ledger.unfinished() == []
+    ((line, reason),) = ledger.unreadable()
+    assert line == 2 and why in reason
+    with pytest.raises(UnknownTaskError):
+        ledger.update("t1", rating=1)
     assert path.read_bytes() == content
     ledger.append(make_row("paid-task"))  # a paid task id is recorded even so; the bad line stays for the user
     assert path.read_bytes().startswith(content)
@@ -357,8 +360,9 @@ def test_bad_value_mid_file_names_the_line(ledger: Ledger) -> None:
     ledger.append(make_row("t2"))
     text = ledger.path.read_text(encoding="utf-8").replace("sandbox", "cloud", 1)
     ledger.path.write_text(text, encoding="utf-8", newline="")
-    with pytest.raises(HistoryFileError, match=r"line 2: origin: 'cloud'"):
-        Ledger(ledger.path).rows()
+    again = Ledger(ledger.path)
+    assert [r.task_id for r in again.rows()] == ["t2"]
+    assert again.unreadable() == [(2, "origin: 'cloud' is not one of live, sandbox")]
 
 
 # -- export / import --------------------------------------------------------------------------------
@@ -366,9 +370,17 @@ def test_bad_value_mid_file_names_the_line(ledger: Ledger) -> None:
 def test_export_import_round_trip_is_exact(text: str) -> None:
     rows = [full_row("a", text=text), make_row("b", prompt=text, notes=text, batch_id=text)]
     data = export_csv(rows)
-    report = import_csv(data)
+    report = import_csv(data, now=NOW_IMPORT)
     assert report.ok and report.bad_rows == [] and report.duplicates == []
-    assert report.rows_ok == rows
+    assert report.rows_ok == [as_imported(r) for r in rows]
+
+
+NOW_IMPORT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def as_imported(row: HistoryRow) -> HistoryRow:
+    """What an import keeps of a row: everything but its file location, marked imported."""
+    return replace(row, local_video="", imported_at=NOW_IMPORT)
 
 
 @pytest.mark.parametrize("text", ["=1+1", "+SUM(A1)", "-5", "@x", "\tx", "\rx"])
@@ -470,5 +482,5 @@ def test_merge_adds_new_rows_and_never_changes_existing(ledger: Ledger) -> None:
 def test_merge_into_an_empty_history(tmp_path: Path) -> None:
     ledger = Ledger.in_dir(tmp_path / "new")
     rows = [full_row("a", text="=x"), make_row("b")]
-    assert ledger.merge(import_csv(export_csv(rows))).added == ("a", "b")
-    assert Ledger(ledger.path).rows() == rows
+    assert ledger.merge(import_csv(export_csv(rows), now=NOW_IMPORT)).added == ("a", "b")
+    assert Ledger(ledger.path).rows() == [as_imported(r) for r in rows]

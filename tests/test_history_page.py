@@ -13,9 +13,10 @@ from streamlit.testing.v1 import AppTest
 from lib import history_view as hv
 from lib.client import KieClient
 from lib.errors import FIXES
-from lib.history import COLUMNS, HistoryRow, Ledger, export_csv
+from lib.history import HistoryRow, Ledger, export_csv
 from lib.sandbox.server import start_sandbox
 from lib.tasks import submit_payload
+from tests.conftest import shown_text
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -53,9 +54,9 @@ def ledger(data: Path) -> Ledger:
     video.write_bytes(b"\x00\x00\x00\x18ftypmp42")
     for r in (
         row("task_ok1", "A red fox in the snow", minutes=50, elements=("fox",), local_video=str(video), rating=4,
-            credits_consumed=50.0, result_url="https://tempfile.example/ok1.mp4"),
+            credits_consumed=50.0, result_url="https://tempfile.aiquickdraw.com/ok1.mp4"),
         row("task_ok2", "A red fox at night", minutes=40, mode="pro", sound=True, credits_consumed=80.0,
-            result_url="https://tempfile.example/ok2.mp4"),
+            result_url="https://tempfile.aiquickdraw.com/ok2.mp4"),
         row("task_bad", "Ocean waves", minutes=30, state="failed", fail_code="501", fail_msg="content policy"),
         row("unknown-0123456789ab", "Lost in transit", minutes=20, state="unknown", origin="live"),
     ):
@@ -77,7 +78,7 @@ def table_ids(at: AppTest) -> list[str]:
 
 
 def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    return "\n".join(shown_text(e.value) for e in elements)
 
 
 def test_empty_history_says_how_to_start(data: Path) -> None:
@@ -121,7 +122,7 @@ def test_table_badges_and_links(ledger: Ledger) -> None:
     assert frame.loc["task_bad", "State"] == "❌ failed"
     assert frame.loc["unknown-0123456789ab", "State"] == "❓ unknown"
     assert frame.loc["task_ok1", "Details"] == "History?task=task_ok1"
-    assert frame.loc["task_ok2", "Result"] == "https://tempfile.example/ok2.mp4"
+    assert frame.loc["task_ok2", "Result"] == "https://tempfile.aiquickdraw.com/ok2.mp4"
     assert frame.loc["task_ok2", "Credits used"] == 80.0
 
 
@@ -140,10 +141,10 @@ def test_rerun_does_not_rebuild_the_table_until_the_file_changes(ledger: Ledger,
 
 def test_deep_link_shows_failure_reason_with_its_fix(ledger: Ledger) -> None:
     at = open_history(task="task_bad")
-    assert any("task_bad" in s.value for s in at.subheader)
+    assert any("task_bad" in shown_text(s.value) for s in at.subheader)
     error = texts(at.error)
     assert "content policy" in error and FIXES[501] in error
-    assert "Estimated 50 credits · consumed 0" in texts(at.caption)
+    assert "Estimated 50 credits · consumed not reported" in texts(at.caption)
 
 
 def test_deep_link_to_unknown_task_warns(ledger: Ledger) -> None:
@@ -285,10 +286,20 @@ def test_broken_import_never_touches_history(ledger: Ledger, data_bytes: bytes, 
     assert ledger.path.read_bytes() == before
 
 
+def test_an_unreadable_row_is_reported_and_the_rest_still_shows(data: Path) -> None:
+    good = export_csv([row("good-run", "fine", minutes=5)]).decode("utf-8-sig")
+    content = (good + "1,bad,too,few\r\n").encode()
+    (data / "history.csv").write_bytes(content)
+    at = open_history()
+    assert not at.exception
+    assert "unreadable" in texts(at.warning) and "line 3" in texts(at.warning)
+    assert at.session_state["history_table_ids"] == ["good-run"]
+    assert (data / "history.csv").read_bytes() == content
+
+
 @pytest.mark.parametrize("content", [
     b"task_id,state\r\nx,queued\r\n",  # header lacks columns
     b"\xff\xfe not utf-8 at all\r\n",
-    (",".join(COLUMNS) + "\r\n1,t,too,few\r\n").encode(),  # a short row
 ])
 def test_broken_ledger_shows_message_and_fix(data: Path, content: bytes) -> None:
     (data / "history.csv").write_bytes(content)

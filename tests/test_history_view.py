@@ -208,10 +208,14 @@ def test_local_video_path(tmp_path: Path) -> None:
     videos = tmp_path / "videos"
     videos.mkdir()
     (videos / "t1.mp4").write_bytes(b"mp4")
-    assert hv.local_video_path(replace(ROWS[0], local_video=str(videos / "t1.mp4")), tmp_path) == videos / "t1.mp4"
-    moved = replace(ROWS[0], local_video="/elsewhere/videos/t1.mp4")  # data folder moved: found by name
-    assert hv.local_video_path(moved, tmp_path) == videos / "t1.mp4"
-    assert hv.local_video_path(replace(ROWS[0], local_video=str(videos / "gone.mp4")), tmp_path) is None
+    found = (videos / f"{ROWS[0].task_id}.mp4").resolve()
+    found.write_bytes(b"mp4")
+    assert hv.local_video_path(replace(ROWS[0], local_video=str(found)), tmp_path) == found
+    moved = replace(ROWS[0], local_video="/elsewhere/videos/t1.mp4")  # data folder moved: found by its task id
+    assert hv.local_video_path(moved, tmp_path) == found
+    hostile = replace(ROWS[1], local_video="/etc/passwd")  # a row never names the file to play
+    assert hv.local_video_path(hostile, tmp_path) is None
+    found.unlink()
     assert hv.local_video_path(ROWS[0], tmp_path) is None
 
 
@@ -226,10 +230,10 @@ def test_is_checkable(row: HistoryRow, checkable: bool) -> None:
 
 @pytest.mark.parametrize(("row", "text"), [
     (ROWS[0], "Estimated 50 credits · consumed 50"),
-    (ROWS[1], "Estimated 90 credits · consumed 0 (failed runs are not charged)"),
+    (ROWS[1], "Estimated 90 credits · consumed not reported"),
     (ROWS[2], "Estimated — credits · consumed not final until it finishes"),
     (replace(ROWS[2], credits_consumed=0.0), "Estimated — credits · consumed not final until it finishes"),
-    (replace(ROWS[1], credits_consumed=None, state="succeeded"), "Estimated 90 credits · consumed not reported yet"),
+    (replace(ROWS[1], credits_consumed=None, state="succeeded"), "Estimated 90 credits · consumed not reported"),
 ])
 def test_credits_text(row: HistoryRow, text: str) -> None:
     assert hv.credits_text(row) == text

@@ -53,12 +53,12 @@ MATRIX: dict[str, Fault] = {
     "429+Retry-After on create: retried after the pause": Fault(
         {"rate_limit_once": 1, "retry_after": 2}, "create", None, tasks=1, rows=("queued",),
         calls={CREATE: 2}, sleeps=(2.0,)),
-    "429 without Retry-After on create: retried at once": Fault(
+    "429 without Retry-After on create: paced, then sent again": Fault(
         {"rate_limit_once": 1, "retry_after": -1}, "create", None, tasks=1, rows=("queued",),
-        calls={CREATE: 2}, sleeps=()),
-    "429 that persists on create: gives up, nothing created": Fault(
+        calls={CREATE: 2}, sleeps=None),
+    "429 that persists on create: gives up after 3 paced retries, nothing created": Fault(
         {"rate_limit_once": 9, "retry_after": 0}, "create", KieApiError,
-        ("429", "Too many requests", "Wait a few seconds"), calls={CREATE: 3}),
+        ("429", "Too many requests", "Wait a few seconds"), calls={CREATE: 4}),
     "429 on a query: retried": Fault(
         {"rate_limit_once": 1, "retry_after": 1}, "query", None, calls={CREDIT: 2}, sleeps=(1.0,)),
     "455 maintenance on create": Fault(
