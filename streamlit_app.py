@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lib.ui import recent_activity, setup_page
+from lib.ui.page import recent_activity, setup_page
 
 ctx = setup_page("Home", "🎬")
 

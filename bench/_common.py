@@ -85,8 +85,8 @@ PROMPTS = ("A red fox runs through fresh snow at dawn", "@hero walks into a neon
 
 def history_rows(count: int, *, origin: str = "sandbox", unfinished: int = 0, seed: int = 1) -> list:
     """`count` plausible finished ledger rows (succeeded/failed), oldest first, plus `unfinished` running ones."""
-    from lib.history import HistoryRow
-    from lib.jobs import Job, build_payload
+    from lib.history.row import HistoryRow
+    from lib.kling.job import Job, build_payload
 
     rng = random.Random(seed)
     start = datetime.now(UTC) - timedelta(days=90)
@@ -110,7 +110,8 @@ def history_rows(count: int, *, origin: str = "sandbox", unfinished: int = 0, se
 
 def write_ledger(data_dir: Path, rows: list) -> Path:
     """Write rows to `<data_dir>/history.csv` through the ledger's own import path (one rewrite, not 10k)."""
-    from lib.history import ImportReport, Ledger
+    from lib.history.ledger import Ledger
+    from lib.history.transfer import ImportReport
 
     ledger = Ledger.in_dir(data_dir, fsync=False)
     ledger.merge(ImportReport(rows_ok=rows))
@@ -133,10 +134,10 @@ def small_png(seed: int, size: int = 320) -> bytes:
 
 def write_library(data_dir: Path, count: int, uploaded_every: int = 3) -> None:
     """`count` elements with two small PNGs each; every `uploaded_every`-th is uploaded to an in-process sandbox."""
-    from lib.client import KieClient
-    from lib.elements import ElementLibrary
+    from lib.elements.library import ElementLibrary
+    from lib.kie.client import KieClient
+    from lib.kie.uploads import upload_file
     from lib.sandbox.server import start_sandbox
-    from lib.uploads import upload_file
 
     library = ElementLibrary(data_dir)
     with tempfile.TemporaryDirectory() as box, start_sandbox(port=0, data_dir=Path(box)) as sandbox:

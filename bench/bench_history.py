@@ -15,7 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.history import HistoryRow, Ledger, utc_now  # noqa: E402
+from lib.common.clock import utc_now
+from lib.history.ledger import Ledger
+from lib.history.row import HistoryRow
 
 TARGETS_MS = {"append one row": 10.0, "update one row": 100.0, "load all rows (cold)": 200.0}
 REPEATS = 7
@@ -33,7 +35,7 @@ def sample_payload(i: int) -> dict[str, object]:
 
 def seed(ledger: Ledger, rows: int) -> None:
     """Write `rows` rows in one atomic rewrite (fast seeding; timing starts after)."""
-    from lib.history import ImportReport
+    from lib.history.transfer import ImportReport
 
     made = [HistoryRow.from_payload(f"task{i:06d}", sample_payload(i), origin="sandbox", estimated_credits=243,
                                     batch_id=f"batch{i // 8}") for i in range(rows)]

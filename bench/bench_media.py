@@ -18,7 +18,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.media import CountingReader, MediaCheck, check_image, check_video  # noqa: E402
+from lib.kling.media import CountingReader, MediaCheck, check_image, check_video  # noqa: E402
 
 MIB = 1024 * 1024
 

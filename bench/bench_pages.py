@@ -27,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import ROOT, Figure, data_folder, history_rows, ms, print_figures, quantiles, write_bare_app  # noqa: E402
 
+from lib.history.row import HistoryRow
+
 PAGES = {"Home": None, "Elements": "pages/1_Elements.py", "Compose": "pages/2_Compose.py",
          "History": "pages/3_History.py"}
 EMPTY = "empty page"
@@ -134,12 +136,11 @@ class ReadCounter:
     def watching(self) -> Iterator[ReadCounter]:
         import pandas as pd
 
-        from lib import history
-
+        from lib.history import ledger as history
         if not ReadCounter.hooked:  # audit hooks cannot be removed; it is inert while nothing is watched
             sys.addaudithook(_audit)
             ReadCounter.hooked = True
-        real_index, real_parse, real_read_csv = history.Ledger._index, history.HistoryRow.from_csv_dict, pd.read_csv
+        real_index, real_parse, real_read_csv = history.Ledger._index, HistoryRow.from_csv_dict, pd.read_csv
 
         def counting_index(ledger: object, snap: object, sig: object, start: int, data: bytes = b"") -> object:
             self.scans += 1
@@ -155,7 +156,7 @@ class ReadCounter:
             return real_read_csv(*args, **kwargs)
 
         history.Ledger._index = counting_index  # type: ignore[method-assign,assignment]
-        history.HistoryRow.from_csv_dict = classmethod(counting_parse)  # type: ignore[method-assign,assignment]
+        HistoryRow.from_csv_dict = classmethod(counting_parse)  # type: ignore[method-assign,assignment]
         pd.read_csv = counting_read_csv
         _WATCHERS.append(self)
         try:
@@ -163,7 +164,7 @@ class ReadCounter:
         finally:
             _WATCHERS.remove(self)
             history.Ledger._index = real_index  # type: ignore[method-assign]
-            history.HistoryRow.from_csv_dict = real_parse  # type: ignore[method-assign]
+            HistoryRow.from_csv_dict = real_parse  # type: ignore[method-assign]
             pd.read_csv = real_read_csv
 
     @property
@@ -178,7 +179,7 @@ class ReadCounter:
 def history_reads(at: object, data_dir: Path, reruns: int) -> tuple[ReadCounter, ReadCounter]:
     """File reads during `reruns` History reruns with the file unchanged, then one rerun after an append
     by another writer (the control: the counter must see that read, and only the new bytes)."""
-    from lib.history import Ledger
+    from lib.history.ledger import Ledger
 
     path = data_dir / "history.csv"
     with ReadCounter(path).watching() as unchanged:

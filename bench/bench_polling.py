@@ -39,8 +39,8 @@ IDLE_SLACK_S = 0.05  # idle app CPU over the window may exceed the bare page's b
 
 
 def schedule_figure() -> Figure:
-    """Queries for one 5-minute task under lib.polling's schedule vs a fixed 2 s poll."""
-    from lib.polling import queries_for
+    """Queries for one 5-minute task under lib.kie.schedule's schedule vs a fixed 2 s poll."""
+    from lib.kie.schedule import queries_for
 
     ours, naive = queries_for(TASK_SECONDS), int(TASK_SECONDS / NAIVE_INTERVAL_S)
     return Figure("polling: queries for one 5-min task", str(ours), f"{naive} (every {NAIVE_INTERVAL_S:g} s)",
@@ -51,8 +51,9 @@ def _running_ledger(folder: Path, client: object, history: int) -> object:
     """A ledger of `history` finished rows plus RUNNING_TASKS rows for tasks really created on the sandbox."""
     from dataclasses import replace
 
-    from lib.history import HistoryRow, Ledger
-    from lib.jobs import Job, build_payload
+    from lib.history.ledger import Ledger
+    from lib.history.row import HistoryRow
+    from lib.kling.job import Job, build_payload
 
     rows = history_rows(history, seed=3) if history else []
     for i in range(RUNNING_TASKS):
@@ -65,9 +66,10 @@ def _running_ledger(folder: Path, client: object, history: int) -> object:
 
 def tick_figure(base: str, folder: Path, history: int) -> tuple[Figure, float]:
     """One lib.ui.follow_tick (the sidebar follower's work, run here without a browser) over 20 running tasks."""
-    from lib.client import KieClient
-    from lib.settings import Settings
-    from lib.ui import AppContext, _ledger_for, follow_tick
+    from lib.common.settings import Settings
+    from lib.kie.client import KieClient
+    from lib.ui.context import AppContext, _ledger_for
+    from lib.ui.follower import follow_tick
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     client = KieClient("bench", base, base)
@@ -101,7 +103,7 @@ def bare_queries(base: str, task_ids: list[str]) -> float:
 
 
 def tick_figures(quick: bool) -> list[Figure]:
-    from lib.history import Ledger
+    from lib.history.ledger import Ledger
 
     figures = []
     with tempfile.TemporaryDirectory(prefix="kling-poll-") as tmp:

@@ -50,11 +50,11 @@ def make_image(path: Path, size: int) -> Path:
 # ------------------------------------------------------------------------------------------- client process
 
 def _upload(way: str, base: str, path: Path) -> None:
-    """One upload of `path`: 'stream' / 'base64' through lib.uploads, or 'bare' requests.post(files=...)."""
+    """One upload of `path`: 'stream' / 'base64' through lib.kie.uploads, or 'bare' requests.post(files=...)."""
     import requests
 
-    from lib.client import KieClient
-    from lib.uploads import STREAM_PATH, upload_file
+    from lib.kie.client import KieClient
+    from lib.kie.uploads import STREAM_PATH, upload_file
 
     with path.open("rb") as handle:
         if way == "bare":
@@ -74,8 +74,8 @@ def client_main(way: str, base: str, path: Path, measure: str) -> dict[str, floa
     """Runs in the client process: warm up (imports, a connection), then measure one upload."""
     import requests
 
-    import lib.client  # noqa: F401
-    import lib.uploads  # noqa: F401
+    import lib.kie.client  # noqa: F401
+    import lib.kie.uploads  # noqa: F401
 
     requests.get(base + "/sandbox/state", timeout=10)
     if measure == "time":

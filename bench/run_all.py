@@ -68,7 +68,7 @@ def ledger_file(folder: Path, rows: int, fallback: Path) -> Path:
     try:
         from bench_history import seed
 
-        from lib.history import Ledger
+        from lib.history.ledger import Ledger
 
         ledger = Ledger.in_dir(folder, fsync=False)
         seed(ledger, rows)
@@ -121,13 +121,13 @@ def history_figures(data: Path, quick: bool) -> list[Figure]:
 
 
 def media_figures(quick: bool) -> list[Figure]:
-    """bench_media.py's report, and the table's headline: a 10 MB PNG checked by lib.media vs fully decoded."""
+    """bench_media.py's report, and the table's headline: a 10 MB PNG checked by lib.kling.media vs fully decoded."""
     code, output = run_script("bench_media.py")
     print(output, flush=True)
     from bench_uploads import make_image
     from PIL import Image
 
-    from lib.media import CountingReader, check_image
+    from lib.kling.media import CountingReader, check_image
 
     with tempfile.TemporaryDirectory() as tmp:
         path = make_image(Path(tmp) / "ten.png", (1 if quick else 10) * MIB - 64 * 1024)

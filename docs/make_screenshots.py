@@ -48,9 +48,9 @@ def settle(page, ms: int = 2500) -> None:
 
 
 def main() -> None:
-    from lib.client import KieClient
-    from lib.elements import ElementLibrary
-    from lib.uploads import upload_file
+    from lib.elements.library import ElementLibrary
+    from lib.kie.client import KieClient
+    from lib.kie.uploads import upload_file
 
     OUT.mkdir(parents=True, exist_ok=True)
     data = Path(tempfile.mkdtemp(prefix="kling-shots-")) / "data"
@@ -117,7 +117,7 @@ def main() -> None:
             settle(page, 1500)
             page.screenshot(path=str(OUT / "compose-progress.png"), full_page=True)
 
-            from lib.history import Ledger
+            from lib.history.ledger import Ledger
 
             task_id = Ledger.in_dir(data).rows()[0].task_id
             page.goto(url + f"/History?task={task_id}")

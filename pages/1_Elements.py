@@ -8,20 +8,14 @@ from typing import Any
 
 import streamlit as st
 
-from lib.elements import (
-    Element,
-    ElementError,
-    ElementLibrary,
-    UploadStatus,
-    count_problems,
-    needs_upload,
-    url_media,
-)
-from lib.media import check_media, thumbnail_jpeg
+from lib.elements.library import ElementLibrary
+from lib.elements.model import Element, ElementError, UploadStatus, count_problems, needs_upload, url_media
+from lib.kie.uploads import METHOD_HELP
+from lib.kling.media import check_media, thumbnail_jpeg
 from lib.trust.text import md, md_line
 from lib.trust.urls import host_of
-from lib.ui import AppContext, get_library, get_uploader, service_now, setup_page
-from lib.uploads import METHOD_HELP
+from lib.ui.context import AppContext, get_library, get_uploader, service_now
+from lib.ui.page import setup_page
 
 METHOD_LABELS = {"auto": "Auto", "stream": "Stream", "base64": "Base64", "url": "URL"}
 BADGE_COLORS = {"uploaded": "green", "expires soon": "orange", "expired": "red", "not uploaded": "gray",

@@ -8,17 +8,33 @@ from typing import Any
 
 import streamlit as st
 
-from lib import compose as cp
-from lib import rules
-from lib.elements import ElementLibrary
-from lib.history_view import details_link
-from lib.jobs import build_payload, job_from_payload, prompt_budget_length
-from lib.pricing import RESOLUTIONS, format_cost
-from lib.tasks import SubmitGuard
+from lib.compose import form as cp
+from lib.compose.batches import (
+    MAX_BATCH,
+    batch_cost,
+    dry_run,
+    elapsed_s,
+    failure_fix,
+    followed_rows,
+    needs_confirmation,
+    submit_label,
+    submit_variants,
+    variant_jobs,
+    video_source,
+)
+from lib.compose.drafts import DraftStore
+from lib.compose.snippets import curl_command, python_snippet
+from lib.elements.library import ElementLibrary
+from lib.history.view import details_link
+from lib.kling import rules
+from lib.kling.job import build_payload, job_from_payload, prompt_budget_length, referenced_names
+from lib.kling.pricing import RESOLUTIONS, format_cost
+from lib.kling.validation import validate_payload
+from lib.tasks.submit import SubmitGuard
 from lib.trust.paths import existing_video, safe_id
 from lib.trust.text import md, md_line
 from lib.trust.urls import link_target
-from lib.ui import (
+from lib.ui.context import (
     current_balance,
     get_ledger,
     get_library,
@@ -26,9 +42,8 @@ from lib.ui import (
     get_uploader,
     refresh_balance,
     service_now,
-    setup_page,
 )
-from lib.validation import validate_payload
+from lib.ui.page import setup_page
 
 PREVIEW_PX = 420
 
@@ -56,7 +71,7 @@ def library_elements() -> list[Any]:
 
 
 def _edit(action: Any, *args: Any) -> None:
-    """Apply a lib.compose form edit to the plain session-state keys."""
+    """Apply a lib.compose.form form edit to the plain session-state keys."""
     form = cp.form_of(S)
     action(form, *args)
     S.update(form)
@@ -131,7 +146,7 @@ problems = cp.form_problems(form, element_names) + validate_payload(payload)
 by_field = cp.problems_by_field(problems, job.multi_shots)
 variant_error = ""
 try:
-    variants = cp.variant_jobs(job, takes=int(form["compose_takes"]), modes=form["compose_grid_modes"],
+    variants = variant_jobs(job, takes=int(form["compose_takes"]), modes=form["compose_grid_modes"],
                                sounds=form["compose_grid_sounds"],
                                prompts=form["compose_prompt_variants"].splitlines())
 except ValueError as exc:
@@ -143,7 +158,7 @@ for variant, body in zip(variants[1:], payloads[1:], strict=True):
             by_field.setdefault("variants", []).append(
                 type(problem)(problem.path, f"{variant.label}: {problem.message}", problem.level))
 errors = [p for p in problems if p.level == rules.ERROR] + by_field.get("variants", [])
-credits = cp.batch_cost(payloads) if variants else None
+credits = batch_cost(payloads) if variants else None
 balance = current_balance(ctx)
 
 st.title("✍️ Compose")
@@ -157,7 +172,7 @@ for _name in S["compose_fork_missing"]:
                "the Elements page or remove the reference.", icon="🧩")
 
 with st.expander("Drafts — save this form or reopen one", expanded=False):
-    store = cp.DraftStore(ctx.settings.data_dir)
+    store = DraftStore(ctx.settings.data_dir)
     c1, c2 = st.columns(2)
     with c1:
         draft_name = st.text_input("Draft name", key="compose_w_draft_name", placeholder="e.g. beach run v2")
@@ -270,7 +285,7 @@ with left:
                 upload = form[f"compose_{which}_upload"]
                 picked = S.get(f"compose_w_{which}_file")
                 if upload and upload.get("url") and picked is not None and not upload.get("problems"):
-                    # the user's own bytes, checked by lib.media; never the file host's URL in the browser
+                    # the user's own bytes, checked by lib.kling.media; never the file host's URL in the browser
                     st.image(picked.getvalue(), caption=f"{md_line(upload['name'], 60)} — uploaded to KIE's file host",
                              width=160)
                 elif upload and upload.get("url"):
@@ -286,7 +301,7 @@ with left:
     bound(st.multiselect, "Elements from the library", "compose_elements", options=element_names + missing_selected,
           format_func=lambda n: f"@{n}" + (" (missing)" if n in missing_selected else ""),
           help="Only elements a prompt references as @name are sent.")
-    referenced = {n for t in job.prompts() for n in cp.referenced_names(t)}
+    referenced = {n for t in job.prompts() for n in referenced_names(t)}
     unreferenced = [n for n in form["compose_elements"] if n not in referenced]
     if unreferenced:
         st.caption("Not referenced, so not sent: " + md_line(", ".join(f"@{n}" for n in unreferenced)))
@@ -309,7 +324,7 @@ with left:
 with right:
     st.subheader("Cost and submit")
     with st.expander(f"Variants — {len(variants)} task(s) per submit", expanded=len(variants) > 1):
-        bound(st.number_input, "Takes of each combination", "compose_takes", min_value=1, max_value=cp.MAX_BATCH)
+        bound(st.number_input, "Takes of each combination", "compose_takes", min_value=1, max_value=MAX_BATCH)
         bound(st.multiselect, "Modes", "compose_grid_modes", options=list(rules.MODES),
               placeholder=f"just {form['compose_mode']}")
         if not form["compose_multi"]:
@@ -317,13 +332,13 @@ with right:
                   format_func=lambda s: "sound on" if s else "sound off", placeholder="as set")
             bound(st.text_area, "Prompt variants (one per line)", "compose_prompt_variants", height=80,
                   help="Each line is another prompt tried beside the main one.")
-        st.caption(f"mode × sound × prompt × takes, at most {cp.MAX_BATCH} tasks; each is its own task, "
+        st.caption(f"mode × sound × prompt × takes, at most {MAX_BATCH} tasks; each is its own task, "
                    "grouped by a batch id.")
         if variant_error:
             st.error(variant_error)
         show("variants")
         if len(variants) > 1:
-            st.dataframe([{"variant": v.label, "cost": format_cost(cp.batch_cost([b]) or 0)}
+            st.dataframe([{"variant": v.label, "cost": format_cost(batch_cost([b]) or 0)}
                           for v, b in zip(variants, payloads, strict=True)], hide_index=True, height=150)
     c_cost, c_bal = st.columns(2)
     c_cost.metric("This submit", f"{credits:,} credits" if credits is not None else "—",
@@ -331,7 +346,7 @@ with right:
     c_bal.metric("Balance", f"{balance:,.2f}" if balance is not None else "—")
     bound(st.number_input, "Per-submit limit (credits, 0 = none)", "compose_limit", min_value=0, step=50)
     token = S["compose_click_token"]
-    reasons = cp.needs_confirmation(credits, balance, int(form["compose_limit"]))
+    reasons = needs_confirmation(credits, balance, int(form["compose_limit"]))
     confirmed = True
     if reasons:
         st.warning(" ".join(reasons), icon="💸")
@@ -340,10 +355,10 @@ with right:
         st.caption("✍️ Write a prompt (or switch on Multi-shot) to begin: every rule is checked as you type.")
     elif errors:
         st.caption(f"⛔ {len(errors)} error(s) to fix before submitting (shown next to their fields).")
-    clicked = st.button(cp.submit_label(len(variants), credits), key=f"compose_submit_{token}", type="primary",
+    clicked = st.button(submit_label(len(variants), credits), key=f"compose_submit_{token}", type="primary",
                         disabled=bool(errors) or not variants or not confirmed, use_container_width=True)
     if st.button("Dry run (validate only, spends nothing)", key="compose_dry_run_btn", use_container_width=True):
-        S["compose_dry_run"] = cp.dry_run(payloads or [payload], balance=balance, limit=int(form["compose_limit"]),
+        S["compose_dry_run"] = dry_run(payloads or [payload], balance=balance, limit=int(form["compose_limit"]),
                                           extra=cp.form_problems(form, element_names), pending_uploads=pending_uploads)
     if S["compose_dry_run"] is not None:
         report = S["compose_dry_run"]
@@ -354,7 +369,7 @@ with right:
     if clicked:
         if S["compose_guard"].claim(token):
             with st.spinner("Uploading elements if needed and creating the task(s)…"):
-                result = cp.submit_variants(ctx.client, get_ledger(ctx), get_library(ctx), get_uploader(ctx),
+                result = submit_variants(ctx.client, get_ledger(ctx), get_library(ctx), get_uploader(ctx),
                                             variants, origin=ctx.origin, limiter=get_rate_limiter(ctx),
                                             now=service_now(ctx))
             S["compose_followed"] = S["compose_followed"] + result.task_ids
@@ -380,9 +395,9 @@ with right:
     tab_json, tab_curl, tab_py = st.tabs(["JSON", "cURL", "Python"])
     # a fixed height scrolls a long prompt inside the preview, so Submit's progress below stays in reach
     tab_json.container(height=PREVIEW_PX, border=False).json(shown)
-    tab_curl.container(height=PREVIEW_PX, border=False).code(cp.curl_command(shown, ctx.settings.api_base),
+    tab_curl.container(height=PREVIEW_PX, border=False).code(curl_command(shown, ctx.settings.api_base),
                                                                language="bash")
-    tab_py.container(height=PREVIEW_PX, border=False).code(cp.python_snippet(shown, ctx.settings.api_base),
+    tab_py.container(height=PREVIEW_PX, border=False).code(python_snippet(shown, ctx.settings.api_base),
                                                              language="python")
     st.caption("The key is never shown: the snippets read it from KIE_API_KEY.")
 
@@ -394,10 +409,10 @@ def _progress_card(row: Any) -> None:
     with st.container(border=True):
         st.markdown(f"{STATE_ICONS.get(row.state, '')} **{row.state}** · {md_line(row.task_id)}  \n"
                     f"{md_line(row.mode)}{' · sound' if row.sound else ''} · {row.duration or '?'} s · "
-                    f"{cp.elapsed_s(row)} s elapsed · batch {md_line(row.batch_id)} · "
+                    f"{elapsed_s(row)} s elapsed · batch {md_line(row.batch_id)} · "
                     f"[History](/{details_link(row.task_id)})")
         video = existing_video(ctx.settings.data_dir, row.task_id)
-        if row.state == "succeeded" and (source := cp.video_source(row, ctx.settings.data_dir)):
+        if row.state == "succeeded" and (source := video_source(row, ctx.settings.data_dir)):
             st.video(source)
             if video is not None:
                 # read only when clicked: this card redraws every 2 s while other tasks run
@@ -407,13 +422,13 @@ def _progress_card(row: Any) -> None:
                 st.link_button(f"Download MP4 from {link[1]}", link[0])
         elif row.state == "failed":
             st.error(f"KIE's reason ({md(row.fail_code or 'no code')}): {md(row.fail_msg or 'none given')}")
-            st.caption(f"Fix: {md(cp.failure_fix(row.fail_code))}")
+            st.caption(f"Fix: {md(failure_fix(row.fail_code))}")
         elif row.state == "unknown":
             st.warning(md(row.fail_msg))
 
 
 def _progress() -> None:
-    rows = cp.followed_rows(get_ledger(ctx), S["compose_followed"])
+    rows = followed_rows(get_ledger(ctx), S["compose_followed"])
     cols = st.columns(2)
     for i, row in enumerate(rows):
         with cols[i % 2]:
@@ -425,6 +440,6 @@ def _progress() -> None:
 
 if S["compose_followed"]:
     st.subheader("Progress of this session's tasks")
-    ticking = any(not r.finished for r in cp.followed_rows(get_ledger(ctx), S["compose_followed"]))
+    ticking = any(not r.finished for r in followed_rows(get_ledger(ctx), S["compose_followed"]))
     S["compose_progress_ticking"] = ticking
     st.fragment(_progress, run_every=2.0 if ticking else None)()

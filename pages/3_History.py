@@ -8,22 +8,16 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from lib import history_view as hv
-from lib.errors import KieError
-from lib.history import (
-    ORIGINS,
-    STATES,
-    HistoryFileError,
-    HistoryRow,
-    export_csv,
-    import_csv,
-    recipe_json,
-    visible_to,
-)
-from lib.tasks import archive_row, refresh_task
+from lib.history import view as hv
+from lib.history.ledger import HistoryFileError
+from lib.history.row import ORIGINS, STATES, HistoryRow, visible_to
+from lib.history.transfer import export_csv, import_csv, recipe_json
+from lib.kie.errors import KieError
+from lib.tasks.follow import archive_row, refresh_task
 from lib.trust.text import md, md_line
 from lib.trust.urls import link_target, playable_url
-from lib.ui import AppContext, allow_private_results, get_ledger, get_library, setup_page
+from lib.ui.context import AppContext, allow_private_results, get_ledger, get_library
+from lib.ui.page import setup_page
 
 COLUMN_CONFIG: dict[str, Any] = {
     "task_id": st.column_config.TextColumn("Task id"),

@@ -38,14 +38,14 @@ def sandbox(tmp_path: Path) -> Iterator[object]:
 @pytest.fixture
 def client(sandbox: object):
     """A KieClient pointed at the sandbox."""
-    from lib.client import KieClient
+    from lib.kie.client import KieClient
 
     return KieClient("test-key", sandbox.base_url, sandbox.base_url)
 
 
 def follow_to_end(client, ledger, row, data_dir: Path, max_queries: int = 6) -> tuple[object, list[str]]:
     """Query a task until it finishes (the sandbox/double advance per query); returns the row and states seen."""
-    from lib.tasks import refresh_task
+    from lib.tasks.follow import refresh_task
 
     states: list[str] = []
     for _ in range(max_queries):

@@ -61,8 +61,9 @@ def test_a_broken_history_file_breaks_no_page_and_is_left_untouched(monkeypatch,
 
 
 def test_sessions_with_different_keys_never_see_each_others_live_tasks(monkeypatch, tmp_path, sandbox) -> None:
-    from lib.client import KieClient
-    from lib.history import HistoryRow, Ledger
+    from lib.history.ledger import Ledger
+    from lib.history.row import HistoryRow
+    from lib.kie.client import KieClient
 
     data = tmp_path / "data"
     ledger = Ledger.in_dir(data)

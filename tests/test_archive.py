@@ -1,4 +1,4 @@
-"""Tests for lib.archive: saving result videos from a local HTTP server, with caps and refusals."""
+"""Tests for lib.tasks.archive: saving result videos from a local HTTP server, with caps and refusals."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from lib.archive import ArchiveError, archive_result, archived_path, check_public_host, safe_task_id
+from lib.tasks.archive import ArchiveError, archive_result, archived_path, safe_task_id
 from lib.trust import fetch as trust_fetch
-from lib.trust.fetch import FetchRefused
+from lib.trust.fetch import FetchRefused, check_public_host
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 40
 CAP = 64 * 1024

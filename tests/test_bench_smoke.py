@@ -45,8 +45,9 @@ def test_table_shows_every_figure(ok: bool | None, verdict: str) -> None:
 def test_data_folder_has_rows_and_elements(tmp_path: Path) -> None:
     from _common import make_data_dir
 
-    from lib.elements import ElementLibrary, upload_status
-    from lib.history import Ledger
+    from lib.elements.library import ElementLibrary
+    from lib.elements.model import upload_status
+    from lib.history.ledger import Ledger
 
     make_data_dir(tmp_path, rows=30, elements=3)
     rows = Ledger.in_dir(tmp_path).rows()
@@ -60,7 +61,7 @@ def test_read_counter_sees_ledger_reads(tmp_path: Path, reads_again: bool) -> No
     from _common import history_rows, write_ledger
     from bench_pages import ReadCounter
 
-    from lib.history import Ledger
+    from lib.history.ledger import Ledger
 
     path = write_ledger(tmp_path, history_rows(20))
     ledger = Ledger(path)

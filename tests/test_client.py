@@ -17,18 +17,8 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from lib.client import (
-    CreateHooks,
-    KieClient,
-    TaskRecord,
-    TaskState,
-    _was_sent,
-    create_retry,
-    parse_state,
-    query_retry,
-    rate_limit_wait,
-)
-from lib.errors import (
+from lib.kie.client import CreateHooks, KieClient, _was_sent, create_retry, query_retry, rate_limit_wait
+from lib.kie.errors import (
     FIXES,
     KieApiError,
     KieConnectionError,
@@ -36,6 +26,7 @@ from lib.errors import (
     KieTimeoutError,
     error_from_response,
 )
+from lib.kie.models import TaskRecord, TaskState, parse_state
 
 SINGLE = {"model": "kling-3.0/video",
           "input": {"prompt": "A red fox runs through snow", "duration": "5", "mode": "std", "sound": False,

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.compose import DraftStore
-from lib.elements import ElementLibrary
-from lib.history import Ledger
-from lib.history_view import local_video_path
+from lib.compose.drafts import DraftStore
+from lib.elements.library import ElementLibrary
+from lib.history.ledger import Ledger
+from lib.history.view import local_video_path
 from lib.sandbox.server import start_sandbox
 
 FIXTURE = Path(__file__).parent / "fixtures" / "data_v1"

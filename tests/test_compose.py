@@ -1,4 +1,4 @@
-"""Unit tests for lib/compose.py: the form → Job → payload logic, variants, snippets, drafts and submit."""
+"""Unit tests for lib/compose/form.py: the form → Job → payload logic, variants, snippets, drafts and submit."""
 
 from __future__ import annotations
 
@@ -13,11 +13,25 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lib import compose as cp
-from lib import rules
-from lib.errors import KieApiError
-from lib.jobs import ElementSpec, Job, Shot, build_payload
-from lib.validation import Problem, validate_payload
+from lib.compose import form as cp
+from lib.compose.batches import (
+    batch_cost,
+    dry_run,
+    elapsed_s,
+    failure_fix,
+    followed_rows,
+    needs_confirmation,
+    submit_label,
+    submit_variants,
+    variant_jobs,
+    video_source,
+)
+from lib.compose.drafts import DRAFTS_FILE, DraftStore
+from lib.compose.snippets import PENDING_HOST, curl_command, python_snippet
+from lib.kie.errors import KieApiError
+from lib.kling import rules
+from lib.kling.job import ElementSpec, Job, Shot, build_payload
+from lib.kling.validation import Problem, validate_payload
 
 
 def png(side: int = 400, colour: str = "red") -> bytes:
@@ -170,14 +184,14 @@ def test_form_problems(fields, names, paths) -> None:
 
 
 def test_preview_specs_marks_pending_uploads() -> None:
-    from lib.elements import Element, ElementMedia
+    from lib.elements.model import Element, ElementMedia
 
     up = ElementMedia("a.png", None, None, "image", kie_url="https://kie.test/a.png")
     down = ElementMedia("b.png", None, None, "image")
     element = Element("id1", "hero", "a fox", "images", (up, down), "t", "t")
     specs, pending = cp.preview_specs([element])
     assert pending == ["hero"]
-    assert specs["hero"].image_urls == ("https://kie.test/a.png", f"{cp.PENDING_HOST}/hero/b.png")
+    assert specs["hero"].image_urls == ("https://kie.test/a.png", f"{PENDING_HOST}/hero/b.png")
 
 
 # ---------------------------------------------------------------- variants and cost
@@ -190,16 +204,16 @@ def test_preview_specs_marks_pending_uploads() -> None:
     ({"modes": list(rules.MODES), "sounds": [True, False], "takes": 3}, 18, "std · sound on · take 1"),
 ])
 def test_variant_grid(kwargs, count, first_label) -> None:
-    variants = cp.variant_jobs(Job(prompt="base"), **kwargs)
+    variants = variant_jobs(Job(prompt="base"), **kwargs)
     assert len(variants) == count and variants[0].label == first_label
     assert len({v.label for v in variants}) == count
 
 
 def test_variant_grid_limit_and_multi_shot_rules() -> None:
     with pytest.raises(ValueError, match="at most 20"):
-        cp.variant_jobs(Job(prompt="x"), modes=list(rules.MODES), sounds=[True, False], takes=4)
+        variant_jobs(Job(prompt="x"), modes=list(rules.MODES), sounds=[True, False], takes=4)
     multi = Job(multi_shots=True, shots=(Shot("a", 5),), sound=True)
-    variants = cp.variant_jobs(multi, sounds=[False, True], prompts=["ignored"], takes=2)
+    variants = variant_jobs(multi, sounds=[False, True], prompts=["ignored"], takes=2)
     assert len(variants) == 2 and all(v.job.sound for v in variants)
 
 
@@ -210,7 +224,7 @@ def test_variant_grid_limit_and_multi_shot_rules() -> None:
     ([Job(prompt="x", duration=40)], None),
 ])
 def test_batch_cost(jobs, credits) -> None:
-    assert cp.batch_cost([build_payload(j) for j in jobs]) == credits
+    assert batch_cost([build_payload(j) for j in jobs]) == credits
 
 
 @pytest.mark.parametrize(("count", "credits", "label"), [
@@ -219,23 +233,23 @@ def test_batch_cost(jobs, credits) -> None:
     (1, None, "Submit (fix the errors first)"),
 ])
 def test_submit_label(count, credits, label) -> None:
-    assert cp.submit_label(count, credits) == label
+    assert submit_label(count, credits) == label
 
 
 @pytest.mark.parametrize(("credits", "balance", "limit", "n"), [
     (70, 100, 0, 0), (70, 50, 0, 1), (70, 100, 50, 1), (70, 50, 50, 2), (70, None, 0, 0), (None, 1, 1, 0),
 ])
 def test_needs_confirmation(credits, balance, limit, n) -> None:
-    assert len(cp.needs_confirmation(credits, balance, limit)) == n
+    assert len(needs_confirmation(credits, balance, limit)) == n
 
 
 def test_dry_run_reports_without_sending() -> None:
     good = build_payload(Job(prompt="fine"))
     bad = build_payload(Job(prompt="x" * 2501))
-    ok = cp.dry_run([good, good], balance=100, limit=0, pending_uploads=["hero"])
+    ok = dry_run([good, good], balance=100, limit=0, pending_uploads=["hero"])
     assert not ok.errors and ok.credits == 140 and ok.confirm
     assert "Nothing was sent" in ok.summary() and "hero" in ok.summary()
-    failed = cp.dry_run([bad], balance=1000, limit=0, extra=[Problem("input.image_urls[1]", "m", "error")])
+    failed = dry_run([bad], balance=1000, limit=0, extra=[Problem("input.image_urls[1]", "m", "error")])
     assert len(failed.errors) == 2 and "would stop" in failed.summary()
 
 
@@ -245,7 +259,7 @@ PAYLOAD = build_payload(Job(prompt="it's a \"quoted\" fox", callback_url="https:
 
 
 def test_curl_masks_key_and_round_trips_body() -> None:
-    text = cp.curl_command(PAYLOAD, "https://api.kie.ai/")
+    text = curl_command(PAYLOAD, "https://api.kie.ai/")
     assert '"Authorization: Bearer $KIE_API_KEY"' in text
     args = shlex.split(text.replace("\\\n", " "))
     assert args[args.index("-X") + 2] == "https://api.kie.ai/api/v1/jobs/createTask"
@@ -253,7 +267,7 @@ def test_curl_masks_key_and_round_trips_body() -> None:
 
 
 def test_python_snippet_is_valid_and_reads_key_from_env() -> None:
-    text = cp.python_snippet(PAYLOAD, "https://api.kie.ai")
+    text = python_snippet(PAYLOAD, "https://api.kie.ai")
     tree = ast.parse(text)
     assert 'os.environ["KIE_API_KEY"]' in text and "sandbox-demo" not in text
     assign = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "payload")
@@ -319,7 +333,7 @@ def test_fork_flags_missing_elements() -> None:
 # ---------------------------------------------------------------- drafts
 
 def test_drafts_save_list_load_delete(tmp_path: Path) -> None:
-    store = cp.DraftStore(tmp_path)
+    store = DraftStore(tmp_path)
     assert store.all() == {}
     f = form(compose_prompt="draft one", compose_multi=True, compose_shots=[cp.new_shot("s", 4)])
     assert store.save("  my   draft ", f) == "my draft"
@@ -340,14 +354,14 @@ def test_drafts_save_list_load_delete(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"drafts": {"x": 3}}'])
 def test_broken_drafts_file_reads_empty(tmp_path: Path, content: str) -> None:
-    (tmp_path / cp.DRAFTS_FILE).write_text(content)
-    assert cp.DraftStore(tmp_path).all() == {}
+    (tmp_path / DRAFTS_FILE).write_text(content)
+    assert DraftStore(tmp_path).all() == {}
 
 
 # ---------------------------------------------------------------- submit and follow (against the sandbox)
 
 def _uploader(client):
-    from lib.uploads import upload_file
+    from lib.kie.uploads import upload_file
 
     def upload(source, file_name, upload_path, method="auto"):
         return upload_file(client, source, file_name=file_name, upload_path=upload_path, method=method)
@@ -355,14 +369,14 @@ def _uploader(client):
 
 
 def test_submit_variants_refreshes_elements_and_groups_a_batch(client, tmp_path: Path) -> None:
-    from lib.elements import ElementLibrary
-    from lib.history import Ledger
+    from lib.elements.library import ElementLibrary
+    from lib.history.ledger import Ledger
 
     library = ElementLibrary(tmp_path)
     library.create("hero", "a red fox", files=[("a.png", png(400, "red")), ("b.png", png(400, "blue"))])
     ledger = Ledger.in_dir(tmp_path)
-    variants = cp.variant_jobs(Job(prompt="@hero runs"), modes=["std", "pro"], takes=2)
-    result = cp.submit_variants(client, ledger, library, _uploader(client), variants, origin="sandbox")
+    variants = variant_jobs(Job(prompt="@hero runs"), modes=["std", "pro"], takes=2)
+    result = submit_variants(client, ledger, library, _uploader(client), variants, origin="sandbox")
     assert result.messages == [] and len(result.task_ids) == 4
     rows = [ledger.get(t) for t in result.task_ids]
     assert {r.batch_id for r in rows} == {result.batch_id} and sorted(r.mode for r in rows) == ["pro", "pro", "std", "std"]
@@ -372,29 +386,30 @@ def test_submit_variants_refreshes_elements_and_groups_a_batch(client, tmp_path:
 
 
 def test_submit_variants_reports_missing_elements_and_stops_on_api_error(client, sandbox, tmp_path: Path) -> None:
-    from lib.elements import ElementLibrary
-    from lib.history import Ledger
+    from lib.elements.library import ElementLibrary
+    from lib.history.ledger import Ledger
 
     library, ledger = ElementLibrary(tmp_path), Ledger.in_dir(tmp_path)
-    missing = cp.submit_variants(client, ledger, library, _uploader(client), cp.variant_jobs(Job(prompt="@ghost")),
+    missing = submit_variants(client, ledger, library, _uploader(client), variant_jobs(Job(prompt="@ghost")),
                                  origin="sandbox")
     assert missing.task_ids == [] and "ghost" in missing.messages[0]
     sandbox.backend.configure(credits="100")
-    broke = cp.submit_variants(client, ledger, library, _uploader(client),
-                               cp.variant_jobs(Job(prompt="x"), takes=3), origin="sandbox")
+    broke = submit_variants(client, ledger, library, _uploader(client),
+                               variant_jobs(Job(prompt="x"), takes=3), origin="sandbox")
     assert len(broke.task_ids) == 1 and len(broke.messages) == 1 and "402" in broke.messages[0]
     assert len(ledger.rows()) == 1
 
 
 @pytest.mark.parametrize(("code", "expected"), [("501", 501), ("402", 402), (None, 501), ("weird", 501), ("999", 501)])
 def test_failure_fix(code, expected) -> None:
-    from lib.errors import FIXES
+    from lib.kie.errors import FIXES
 
-    assert cp.failure_fix(code) == FIXES[expected]
+    assert failure_fix(code) == FIXES[expected]
 
 
 def test_followed_rows_elapsed_and_video_source(tmp_path: Path) -> None:
-    from lib.history import HistoryRow, Ledger
+    from lib.history.ledger import Ledger
+    from lib.history.row import HistoryRow
 
     ledger = Ledger.in_dir(tmp_path)
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -406,13 +421,13 @@ def test_followed_rows_elapsed_and_video_source(tmp_path: Path) -> None:
     ledger.append(HistoryRow(task_id="t2", origin="sandbox", created_at=start + timedelta(seconds=5), state="succeeded",
                              updated_at=start + timedelta(seconds=17),
                              result_url="https://tempfile.aiquickdraw.com/v.mp4", local_video="elsewhere.mp4"))
-    rows = cp.followed_rows(ledger, ["t1", "missing", "t2", "t1"])
+    rows = followed_rows(ledger, ["t1", "missing", "t2", "t1"])
     assert [r.task_id for r in rows] == ["t2", "t1"]
-    assert cp.elapsed_s(rows[0]) == 12 and cp.elapsed_s(rows[1], now=start + timedelta(seconds=9)) == 9
-    assert cp.video_source(rows[0], tmp_path) == str(video)  # found by its task id, whatever the row names
+    assert elapsed_s(rows[0]) == 12 and elapsed_s(rows[1], now=start + timedelta(seconds=9)) == 9
+    assert video_source(rows[0], tmp_path) == str(video)  # found by its task id, whatever the row names
     video.unlink()
-    assert cp.video_source(rows[0], tmp_path) == "https://tempfile.aiquickdraw.com/v.mp4"  # a KIE media host
-    assert cp.video_source(rows[1], tmp_path) is None  # neither a file the app wrote nor a playable URL
+    assert video_source(rows[0], tmp_path) == "https://tempfile.aiquickdraw.com/v.mp4"  # a KIE media host
+    assert video_source(rows[1], tmp_path) is None  # neither a file the app wrote nor a playable URL
 
 
 @pytest.mark.parametrize(("changes", "untouched"), [
@@ -423,6 +438,6 @@ def test_followed_rows_elapsed_and_video_source(tmp_path: Path) -> None:
     ({"compose_multi": True}, False),
 ])
 def test_is_untouched_only_while_every_field_has_its_default(changes: dict, untouched: bool) -> None:
-    from lib.compose import default_form, is_untouched
+    from lib.compose.form import default_form, is_untouched
 
     assert is_untouched({**default_form(), **changes}) is untouched

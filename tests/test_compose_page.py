@@ -47,13 +47,13 @@ def texts(elements) -> str:
 
 
 def ledger_rows(data_dir: Path) -> list:
-    from lib.history import Ledger
+    from lib.history.ledger import Ledger
 
     return Ledger.in_dir(data_dir).rows()
 
 
 def make_element(data_dir: Path, name: str = "hero") -> None:
-    from lib.elements import ElementLibrary
+    from lib.elements.library import ElementLibrary
 
     ElementLibrary(data_dir).create(name, "a red fox", files=[("a.png", png(400, "red")), ("b.png", png(400, "blue"))])
 
@@ -164,7 +164,7 @@ def test_double_submit_creates_one_task_and_follows_it(data_dir) -> None:
 
 
 def test_variants_batch_and_progress_to_video(data_dir) -> None:
-    from lib.tasks import refresh_task
+    from lib.tasks.follow import refresh_task
 
     at = open_compose(compose_prompt="a fox runs")
     at.number_input(key="compose_w_takes").set_value(2).run()
@@ -176,7 +176,7 @@ def test_variants_batch_and_progress_to_video(data_dir) -> None:
     assert "Progress of this session's tasks" in texts(at.subheader)
     client = at.session_state["_settings_client"][1]
     requests.post(client.api_base + "/sandbox/clock", json={"advance": 30}, timeout=5).raise_for_status()
-    from lib.history import Ledger
+    from lib.history.ledger import Ledger
 
     ledger = Ledger.in_dir(data_dir)
     for row in rows:
@@ -284,7 +284,7 @@ def test_an_element_four_days_old_is_reuploaded_on_submit_without_touching_it(da
     assert len(rows) == 2
     second = rows[1].payload["input"]["kling_elements"][0]["element_input_urls"]
     assert all(requests.get(u, timeout=5).status_code == 200 for u in second)  # uploaded again (same path reused)
-    from lib.elements import ElementLibrary
+    from lib.elements.library import ElementLibrary
 
     media = ElementLibrary(data_dir).by_name("hero").media
     assert all(m.uploaded_at and m.uploaded_at > rows[0].created_at.isoformat() for m in media)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from lib import elements as el
-from lib.elements import ElementError, ElementLibrary
-from lib.errors import KieApiError
-from lib.uploads import UploadedFile
+from lib.elements.library import ElementLibrary
+from lib.elements.model import ElementError, UploadStatus, parse_time, safe_file_name, to_element_spec, url_media
+from lib.kie.errors import KieApiError
+from lib.kie.models import UploadedFile
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -247,7 +247,7 @@ def test_upload_sends_every_original_and_records_urls(lib: ElementLibrary) -> No
     assert [m.kie_url for m in dog.media] == ["https://tempfile.example/kieai/1-cat0.png",
                                               "https://tempfile.example/kieai/2-cat1.png"]
     assert dog.media[0].expires_at == (T + timedelta(days=3)).isoformat()
-    assert lib.status(dog, T) == el.UploadStatus("uploaded", "expires in 72 h", 72.0)
+    assert lib.status(dog, T) == UploadStatus("uploaded", "expires in 72 h", 72.0)
     assert lib.get(dog.id) == dog
     assert lib.upload(dog.id, fake, now=T + timedelta(days=1)) == dog and len(fake.calls) == 2
 
@@ -356,7 +356,7 @@ def test_to_spec_gives_the_kling_elements_entry(lib: ElementLibrary) -> None:
                                 "element_input_urls": [m.kie_url for m in dog.media]}
     assert lib.to_spec(clip) == {"name": "clip", "description": "a top",
                                  "element_input_video_urls": [clip.media[0].kie_url]}
-    spec = el.to_element_spec(clip)
+    spec = to_element_spec(clip)
     assert (spec.name, spec.image_urls, spec.video_urls) == ("clip", (), (clip.media[0].kie_url,))
 
 
@@ -501,7 +501,7 @@ def test_two_library_objects_share_one_file(tmp_path: Path) -> None:
     ("", "file"),
 ])
 def test_safe_file_name(name, safe) -> None:
-    assert el.safe_file_name(name) == safe
+    assert safe_file_name(name) == safe
 
 
 # ---------------------------------------------------------------- against the sandbox's real upload host
@@ -512,7 +512,7 @@ def test_upload_through_the_sandbox_upload_host(lib, client, method) -> None:
 
     import requests
 
-    from lib.uploads import upload_file
+    from lib.kie.uploads import upload_file
 
     files = pngs(2)
     dog = lib.create("dog", "a dog", files)
@@ -527,7 +527,7 @@ def test_imported_urls_are_reuploaded_by_url_through_the_sandbox(lib, client, tm
 
     import requests
 
-    from lib.uploads import upload_file
+    from lib.kie.uploads import upload_file
 
     uploader = functools.partial(upload_file, client)
     files = pngs(2)
@@ -554,12 +554,12 @@ def test_imported_urls_are_reuploaded_by_url_through_the_sandbox(lib, client, tm
     ("cdn.example.com/dog.png", False),
 ])
 def test_web_addresses_are_checked_like_the_request_validator(url: str, ok: bool) -> None:
-    media, problems = el.url_media(url)
+    media, problems = url_media(url)
     assert (media is not None, not problems) == (ok, ok)
 
 
 @pytest.mark.parametrize(("text", "hour"), [("2026-03-01T10:00:00Z", 10), ("2026-03-01T10:00:00", 10),
                                              ("2026-03-01T12:00:00+02:00", 10), ("soon", None), ("", None)])
 def test_stored_times_parse_to_utc_or_none(text: str, hour: int | None) -> None:
-    value = el.parse_time(text)
+    value = parse_time(text)
     assert (value.hour if value else None) == hour

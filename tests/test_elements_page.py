@@ -14,7 +14,7 @@ import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from lib.elements import ElementLibrary
+from lib.elements.library import ElementLibrary
 from tests.conftest import shown_text
 
 PAGE = "pages/1_Elements.py"
@@ -64,8 +64,8 @@ def data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     data = tmp_path / "data"
     monkeypatch.setenv("KLING_STUDIO_DATA", str(data))
     yield data
-    from lib.settings import load_settings
-    from lib.ui import get_sandbox
+    from lib.common.settings import load_settings
+    from lib.ui.context import get_sandbox
 
     if (data / "sandbox").exists():
         get_sandbox(load_settings({}, None)).stop()
@@ -81,8 +81,8 @@ def open_page(data_dir: Path) -> AppTest:
 
 def app_sandbox(data_dir: Path):
     """The sandbox the app started for this data folder (same process, same st.cache_resource)."""
-    from lib.settings import load_settings
-    from lib.ui import get_sandbox
+    from lib.common.settings import load_settings
+    from lib.ui.context import get_sandbox
 
     return get_sandbox(load_settings({}, None))
 
@@ -201,7 +201,7 @@ def test_use_in_compose_queues_the_name_and_switches_page(data_dir: Path) -> Non
 
 
 def test_plain_reruns_make_no_network_calls(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lib.client import KieClient
+    from lib.kie.client import KieClient
 
     at = create(open_page(data_dir))
     calls: list[str] = []
@@ -381,7 +381,7 @@ def test_import_of_a_non_json_file_changes_nothing(data_dir: Path) -> None:
 
 
 def test_a_big_library_is_searched_and_paged(data_dir: Path) -> None:
-    from lib.elements import ElementLibrary
+    from lib.elements.library import ElementLibrary
 
     library = ElementLibrary(data_dir)
     for i in range(14):

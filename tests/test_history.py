@@ -1,4 +1,4 @@
-"""Tests for lib.history: the CSV ledger, its crash safety, export/import and recipes."""
+"""Tests for lib.history.ledger: the CSV ledger, its crash safety, export/import and recipes."""
 
 from __future__ import annotations
 
@@ -18,20 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from lib.history import (
-    COLUMNS,
-    SCHEMA_VERSION,
-    DuplicateTaskError,
-    HistoryFileError,
-    HistoryRow,
-    ImportReport,
-    Ledger,
-    UnknownTaskError,
-    export_csv,
-    import_csv,
-    recipe_json,
-    split_torn_tail,
-)
+from lib.history.csvfile import split_torn_tail
+from lib.history.ledger import DuplicateTaskError, HistoryFileError, Ledger, UnknownTaskError
+from lib.history.row import COLUMNS, SCHEMA_VERSION, HistoryRow
+from lib.history.transfer import ImportReport, export_csv, import_csv, recipe_json
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -252,7 +242,7 @@ def test_processes_lose_no_row(tmp_path: Path) -> None:
 TORN_WRITER = """
 import os, sys
 from datetime import UTC, datetime
-from lib.history import HistoryRow, Ledger
+from lib.history.ledger import HistoryRow, Ledger
 ledger = Ledger(sys.argv[1])
 for i in range(3):
     ledger.append(HistoryRow(task_id=f"ok{i}", origin="live", created_at=datetime.now(UTC), prompt="a\\nb"))
@@ -269,7 +259,7 @@ def test_writer_killed_mid_append_leaves_a_readable_file(tmp_path: Path, cut: in
     result = subprocess.run([sys.executable, "-c", TORN_WRITER, str(path), str(cut)], cwd=ROOT, timeout=60)
     assert result.returncode == 1
     ledger = Ledger(path)
-    with caplog.at_level(logging.WARNING, logger="lib.history"):
+    with caplog.at_level(logging.WARNING, logger="lib.history.ledger"):
         assert [r.task_id for r in ledger.rows()] == ["ok0", "ok1", "ok2"]
     assert "unfinished line" in caplog.text
     torn_bytes = path.read_bytes()
@@ -288,7 +278,7 @@ def test_split_torn_tail_respects_quoted_newlines() -> None:
 
 REWRITER = """
 import sys
-from lib.history import Ledger
+from lib.history.ledger import Ledger
 ledger = Ledger(sys.argv[1])
 ledger.update("r0", notes="0")
 print("ready", flush=True)

@@ -10,12 +10,14 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from lib import history_view as hv
-from lib.client import KieClient
-from lib.errors import FIXES
-from lib.history import HistoryRow, Ledger, export_csv
+from lib.history import view as hv
+from lib.history.ledger import Ledger
+from lib.history.row import HistoryRow
+from lib.history.transfer import export_csv
+from lib.kie.client import KieClient
+from lib.kie.errors import FIXES
 from lib.sandbox.server import start_sandbox
-from lib.tasks import submit_payload
+from lib.tasks.submit import submit_payload
 from tests.conftest import shown_text
 
 NOW = datetime.now(UTC).replace(microsecond=0)

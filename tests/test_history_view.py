@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lib import history_view as hv
-from lib.errors import FIXES
-from lib.history import HistoryRow
+from lib.history import view as hv
+from lib.history.row import HistoryRow
+from lib.kie.errors import FIXES
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -6,9 +6,17 @@ import json
 
 import pytest
 
-from lib import rules
-from lib.jobs import ElementSpec, Job, Shot, build_payload, job_from_payload, prompt_budget_length, referenced_names
-from lib.validation import validate_payload
+from lib.kling import rules
+from lib.kling.job import (
+    ElementSpec,
+    Job,
+    Shot,
+    build_payload,
+    job_from_payload,
+    prompt_budget_length,
+    referenced_names,
+)
+from lib.kling.validation import validate_payload
 
 DOG = ElementSpec("dog", "a brown terrier", ("https://a.example/1.png", "https://a.example/2.png"))
 CAT = ElementSpec("cat", "a grey cat", ("https://a.example/3.png", "https://a.example/4.png"))

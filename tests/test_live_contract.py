@@ -10,11 +10,12 @@ from decimal import Decimal
 import pytest
 import requests
 
-from lib.client import KieClient, TaskState
-from lib.errors import KieApiError
-from lib.history import Ledger
-from lib.tasks import RateLimiter, submit_payload
-from lib.uploads import upload_file
+from lib.history.ledger import Ledger
+from lib.kie.client import KieClient
+from lib.kie.errors import KieApiError
+from lib.kie.models import TaskState
+from lib.kie.uploads import upload_file
+from lib.tasks.submit import RateLimiter, submit_payload
 from tests.conftest import follow_to_end
 from tests.kie_docs_double import DocsKie
 
@@ -104,8 +105,7 @@ def test_http_429_on_create_is_paced_and_creates_one_task(kie, tmp_path) -> None
     (("500", "Internal error"), "Try again in a minute"),
 ])
 def test_failed_task_gets_advice_from_code_and_message_and_no_assumed_credits(kie, tmp_path, fail, advice_has) -> None:
-    from lib import history_view as hv
-
+    from lib.history import view as hv
     kie.fail_next = fail
     client, ledger = KieClient(KEY, kie.base_url, kie.base_url), Ledger(tmp_path / "history.csv")
     row = submit_payload(client, ledger, PAYLOAD, origin="live", batch_id="b").row

@@ -11,14 +11,16 @@ import pytest
 import requests
 from PIL import Image
 
-from lib import batches
-from lib import compose as cp
-from lib import history_view as hv
-from lib.client import KieClient
-from lib.elements import ElementLibrary
-from lib.errors import FIXES, MODERATION_FIX, KieTaskFailed, advice_for_failure, failure_kind
-from lib.history import HistoryRow
-from lib.uploads import upload_file
+from lib.compose import batches
+from lib.compose import form as cp
+from lib.compose.batches import failure_fix
+from lib.compose.snippets import PENDING_HOST, curl_command, snippet_readiness
+from lib.elements.library import ElementLibrary
+from lib.history import view as hv
+from lib.history.row import HistoryRow
+from lib.kie.client import KieClient
+from lib.kie.errors import FIXES, MODERATION_FIX, KieTaskFailed, advice_for_failure, failure_kind
+from lib.kie.uploads import upload_file
 from tests.kie_docs_double import DocsKie
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -115,7 +117,7 @@ def test_the_bug_from_the_issue_is_not_told_to_retry() -> None:
     assert advice != FIXES[500] and "Change the prompt or the images" in advice
 
 
-@pytest.mark.parametrize("fix", [batches.failure_fix, cp.failure_fix, hv.fail_fix])
+@pytest.mark.parametrize("fix", [batches.failure_fix, failure_fix, hv.fail_fix])
 def test_the_page_aliases_delegate_with_the_message(fix) -> None:
     assert fix("500", "content moderation") == MODERATION_FIX
     assert fix("501") == FIXES[501]  # pages that pass only the code keep working
@@ -148,7 +150,7 @@ def test_credits_text_shows_only_what_kie_reported(kw, text) -> None:
 # ---------------------------------------------------------------- 15.6 snippets only with real URLs
 
 def _payload_with(elements, frames=(), callback=None) -> dict:
-    from lib.jobs import Job, build_payload
+    from lib.kling.job import Job, build_payload
 
     names = " ".join(f"@{e.name}" for e in elements)
     return build_payload(Job(prompt=f"A walk in the park {names}", image_urls=tuple(frames), aspect_ratio=None,
@@ -160,30 +162,30 @@ def test_snippet_with_an_element_not_uploaded_yet_is_not_ready(tmp_path) -> None
     library.create("dog", "a dog", [("d0.png", png("white")), ("d1.png", png("black"))])
     specs, pending = cp.preview_specs(library.list())
     payload = _payload_with(specs.values())
-    assert pending == ["dog"] and cp.PENDING_HOST in cp.curl_command(payload, "https://api.kie.ai")
-    check = cp.snippet_readiness(payload)
+    assert pending == ["dog"] and PENDING_HOST in curl_command(payload, "https://api.kie.ai")
+    check = snippet_readiness(payload)
     assert not check.ready and check.upload_first == ("dog",) and check.not_real == ()
     assert "Upload @dog first" in check.message()
 
 
 def test_snippet_with_every_url_real_is_ready() -> None:
-    from lib.jobs import ElementSpec
+    from lib.kling.job import ElementSpec
 
     dog = ElementSpec("dog", "a dog", image_urls=("https://tempfile.redpandaai.co/a.png",
                                                   "https://tempfile.redpandaai.co/b.png"))
-    check = cp.snippet_readiness(_payload_with([dog], frames=["https://tempfile.redpandaai.co/f.png"],
+    check = snippet_readiness(_payload_with([dog], frames=["https://tempfile.redpandaai.co/f.png"],
                                                callback="https://example.com/cb"))
     assert check.ready and check.message() == ""
 
 
 def test_snippet_readiness_names_each_element_once_and_other_bad_urls() -> None:
-    from lib.jobs import ElementSpec
+    from lib.kling.job import ElementSpec
 
     half = ElementSpec("cat", "a cat", image_urls=("https://tempfile.redpandaai.co/a.png",
-                                                   f"{cp.PENDING_HOST}/cat/b.png", f"{cp.PENDING_HOST}/cat/c.png"))
-    video = ElementSpec("clip", "a clip", video_urls=(f"{cp.PENDING_HOST}/clip/v.mp4",))
-    payload = _payload_with([half, video], frames=[f"{cp.PENDING_HOST}/frame.png"])
-    check = cp.snippet_readiness(payload)
+                                                   f"{PENDING_HOST}/cat/b.png", f"{PENDING_HOST}/cat/c.png"))
+    video = ElementSpec("clip", "a clip", video_urls=(f"{PENDING_HOST}/clip/v.mp4",))
+    payload = _payload_with([half, video], frames=[f"{PENDING_HOST}/frame.png"])
+    check = snippet_readiness(payload)
     assert check.upload_first == ("cat", "clip") and check.not_real == ("input.image_urls[0]",)
     assert "@cat, @clip" in check.message() and "input.image_urls[0]" in check.message()
 
@@ -195,13 +197,13 @@ def test_snippet_readiness_names_each_element_once_and_other_bad_urls() -> None:
     (-2, "fresh"),  # a clock a little ahead of ours
 ])
 def test_upload_check_needed_table(age_h: float, verdict: str) -> None:
-    from lib.uploads import upload_check_needed
+    from lib.kie.uploads import upload_check_needed
 
     assert upload_check_needed(T0 - timedelta(hours=age_h), T0) == verdict
 
 
 def test_upload_check_needed_reads_iso_text_naive_times_and_missing_times() -> None:
-    from lib.uploads import upload_check_needed
+    from lib.kie.uploads import upload_check_needed
 
     assert upload_check_needed("2026-03-01T00:00:00+00:00", T0) == "fresh"
     assert upload_check_needed(datetime(2026, 2, 27, 12, 0), T0) == "check"  # naive means UTC
@@ -209,7 +211,7 @@ def test_upload_check_needed_reads_iso_text_naive_times_and_missing_times() -> N
 
 
 def test_is_upload_alive_against_the_sandbox(client, sandbox) -> None:
-    from lib.uploads import is_upload_alive
+    from lib.kie.uploads import is_upload_alive
 
     up = upload_file(client, io.BytesIO(png("red")), file_name="a.png", upload_path="kling-studio/frames")
     assert is_upload_alive(client, up.download_url, timeout=5) is True
@@ -221,7 +223,7 @@ def test_is_upload_alive_against_the_sandbox(client, sandbox) -> None:
 
 
 def test_is_upload_alive_falls_back_to_a_ranged_get_when_head_is_refused(docs_kie) -> None:
-    from lib.uploads import is_upload_alive
+    from lib.kie.uploads import is_upload_alive
 
     # the docs double answers no HEAD at all (501), like some CDNs; a 1-byte ranged GET decides
     client = KieClient("sk-docs", docs_kie.base_url, docs_kie.base_url)
@@ -233,7 +235,7 @@ def test_is_upload_alive_falls_back_to_a_ranged_get_when_head_is_refused(docs_ki
 
 
 def test_is_upload_alive_never_sends_the_api_key(client, sandbox, monkeypatch) -> None:
-    from lib.uploads import is_upload_alive
+    from lib.kie.uploads import is_upload_alive
 
     up = upload_file(client, io.BytesIO(png("green")), file_name="c.png", upload_path="x")
     seen: list[dict] = []

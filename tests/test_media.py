@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib import rules
-from lib.media import CountingReader, check_image, check_media, check_video, sniff_format
+from lib.kling import rules
+from lib.kling.media import CountingReader, check_image, check_media, check_video, sniff_format
 
 MIB = 1024 * 1024
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.polling import delay_range, is_due, is_stale, next_delay, queries_for, wait_for_task
+from lib.kie.schedule import delay_range, is_due, is_stale, next_delay, queries_for, wait_for_task
 
 
 @pytest.mark.parametrize(("elapsed", "band"), [

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from lib.jobs import Job, Shot, build_payload
-from lib.pricing import (
+from lib.kling.job import Job, Shot, build_payload
+from lib.kling.pricing import (
     PRICES,
     RESOLUTIONS,
     credits_per_second,

@@ -15,8 +15,7 @@ import pytest
 import requests
 from PIL import Image
 
-from lib.sandbox import start_sandbox
-from lib.sandbox.server import SandboxServer
+from lib.sandbox.server import SandboxServer, start_sandbox
 
 AUTH = {"Authorization": "Bearer test-key"}
 DAY = 24 * 3600
@@ -108,7 +107,7 @@ def test_create_task_envelope_and_ids(sandbox: SandboxServer) -> None:
 
 
 def test_success_record_has_kie_quirks(sandbox: SandboxServer) -> None:
-    from lib.pricing import estimate_credits
+    from lib.kling.pricing import estimate_credits
 
     payload = {**single(), "callBackUrl": "https://example.com/hook"}
     task_id = create(sandbox, payload)
@@ -176,7 +175,7 @@ def test_record_info_errors_ride_on_http_200(sandbox: SandboxServer, query: dict
 
 
 def test_validation_error_uses_first_problem_message(sandbox: SandboxServer) -> None:
-    from lib.validation import validate_payload
+    from lib.kling.validation import validate_payload
 
     payload = single()
     payload["model"] = "nope"

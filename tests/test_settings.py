@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lib.settings import DEFAULT_API_BASE, DEFAULT_UPLOAD_BASE, load_settings
+from lib.common.settings import DEFAULT_API_BASE, DEFAULT_UPLOAD_BASE, load_settings
 
 
 def test_no_key_means_sandbox_with_defaults() -> None:

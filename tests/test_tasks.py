@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import requests
 
-from lib.client import KieClient
-from lib.errors import KieApiError, KieConnectionError, ValidationError
-from lib.history import Ledger
-from lib.tasks import RateLimiter, SubmitGuard, new_batch_id, refresh_task, submit_payload
+from lib.history.ledger import Ledger
+from lib.kie.client import KieClient
+from lib.kie.errors import KieApiError, KieConnectionError, ValidationError
+from lib.tasks.follow import refresh_task
+from lib.tasks.submit import RateLimiter, SubmitGuard, new_batch_id, submit_payload
 from tests.conftest import follow_to_end
 
 PAYLOAD = {"model": "kling-3.0/video",
@@ -105,7 +106,7 @@ class _BrokenLedger:
     """A ledger whose disk write fails (full disk, lock held by another process)."""
 
     def append(self, row):
-        from lib.history import HistoryFileError
+        from lib.history.ledger import HistoryFileError
 
         raise HistoryFileError("history.csv is locked by another process")
 

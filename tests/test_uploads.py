@@ -11,9 +11,9 @@ import pytest
 import requests
 from PIL import Image
 
-from lib.client import KieClient
-from lib.errors import KieApiError, KieError
-from lib.uploads import (
+from lib.kie.client import KieClient
+from lib.kie.errors import KieApiError, KieError
+from lib.kie.uploads import (
     BASE64_MAX_BYTES,
     _MultipartStream,
     choose_method,
@@ -105,7 +105,7 @@ def test_base64_body_is_valid_json_of_exact_length_even_with_short_reads(size: i
     import base64
     import json
 
-    from lib.uploads import _Base64JsonStream
+    from lib.kie.uploads import _Base64JsonStream
 
     class ShortReads(io.BytesIO):
         def read(self, n: int = -1) -> bytes:  # like a socket: fewer bytes than asked
@@ -121,7 +121,7 @@ def test_base64_body_is_valid_json_of_exact_length_even_with_short_reads(size: i
 
 @pytest.mark.parametrize(("size", "expected"), [("2048", 2048), (2048.0, 2048), ("about 2 KB", 0), (None, 0), ("NaN", 0)])
 def test_odd_file_sizes_from_the_upload_host_never_raise(size, expected: int) -> None:
-    from lib.uploads import UploadedFile
+    from lib.kie.models import UploadedFile
 
     data = {"downloadUrl": "https://tempfile.example/a.png", "fileSize": size, "uploadedAt": "2026-03-01T10:00:00"}
     result = UploadedFile.from_json(data, "stream")

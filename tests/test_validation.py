@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from lib import rules
-from lib.validation import Problem, errors_only, problems_at, url_problem, validate_payload
+from lib.kling import rules
+from lib.kling.validation import Problem, errors_only, problems_at, url_problem, validate_payload
 
 DELETE = object()
 IMG = "https://tempfile.redpandaai.co/kieai/1/elements/{}.png"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lib.sandbox.backend import SandboxBackend, SandboxConfig, SandboxError, UploadError
+from lib.sandbox.backend import SandboxBackend, SandboxConfig
+from lib.sandbox.errors import SandboxError, UploadError
 from lib.sandbox.server import SandboxServer, start_sandbox
 
 __all__ = ["SandboxBackend", "SandboxConfig", "SandboxError", "SandboxServer", "UploadError", "start_sandbox"]

@@ -20,22 +20,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lib.atomic import write_atomically
-from lib.sandbox.errors import SandboxError, UploadError
+from lib.common.atomic import write_atomically
+from lib.sandbox.errors import SandboxError
 from lib.sandbox.files import (
-    DOWNLOAD_LINK_TTL_S,
-    EXTENSIONS,
-    MAGIC,
-    UPLOAD_ROOT,
-    UPLOAD_TTL_S,
     SandboxFileStore,
 )
-
-__all__ = [
-    "CENT", "DOWNLOAD_LINK_TTL_S", "EXTENSIONS", "FILES_DIR", "MAGIC", "SEED_STATES", "STAGES", "STATE_FILE",
-    "UPLOAD_ROOT", "UPLOAD_TTL_S", "SandboxBackend", "SandboxConfig", "SandboxError", "SandboxFileStore",
-    "SandboxTask", "UploadError",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -247,8 +236,8 @@ class SandboxBackend(SandboxFileStore):
     # ---- tasks ----------------------------------------------------------------------------
     def create_task(self, payload: Any) -> dict[str, str]:
         """Validate, price and debit a createTask request; returns {taskId, recordId}."""
-        from lib.pricing import estimate_credits
-        from lib.validation import validate_payload
+        from lib.kling.pricing import estimate_credits
+        from lib.kling.validation import validate_payload
 
         if not isinstance(payload, dict):
             raise SandboxError(422, "Request body must be a JSON object")

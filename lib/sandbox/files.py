@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lib.atomic import write_atomically
+from lib.common.atomic import write_atomically
 from lib.sandbox.errors import SandboxError, UploadError
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from lib.sandbox.backend import SandboxBackend, SandboxError, UploadError
+from lib.sandbox.backend import SandboxBackend
+from lib.sandbox.errors import SandboxError, UploadError
 
 logger = logging.getLogger(__name__)
 

@@ -53,8 +53,8 @@ def commit(page, locator, value: str) -> None:
 
 
 def test_three_shot_job_with_element(app_server, page) -> None:
-    from lib.elements import ElementLibrary
-    from lib.history import Ledger
+    from lib.elements.library import ElementLibrary
+    from lib.history.ledger import Ledger
 
     ElementLibrary(app_server.data_dir).create("fox", "a red fox", files=[("a.png", png("red")), ("b.png", png("blue"))])
     page.goto(f"{app_server.url}/Compose")
@@ -96,7 +96,7 @@ def test_three_shot_job_with_element(app_server, page) -> None:
 
 
 def test_batch_of_four_variants_all_complete(app_server, page) -> None:
-    from lib.history import Ledger
+    from lib.history.ledger import Ledger
 
     page.goto(f"{app_server.url}/Compose")
     wait_for_app(page)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from lib.client import KieClient
-from lib.history import Ledger
+from lib.history.ledger import Ledger
+from lib.kie.client import KieClient
 from lib.sandbox.server import start_sandbox
-from lib.tasks import refresh_task, submit_payload
+from lib.tasks.follow import refresh_task
+from lib.tasks.submit import submit_payload
 from tests.conftest import screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
@@ -146,7 +147,7 @@ def test_notes_typed_then_saved_with_one_click(app_server_factory, page, tmp_pat
     """Typing notes and clicking Save straight away (no Tab first) saves them: the click is not swallowed."""
     data = tmp_path / "data"
     ledger = Ledger.in_dir(data)
-    from lib.history import HistoryRow
+    from lib.history.row import HistoryRow
 
     ledger.append(HistoryRow.from_payload("task_notes1", PAYLOAD, origin="sandbox", state="failed"))
     app = app_server_factory(data_dir=data)

@@ -68,8 +68,9 @@ def retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 @pytest.fixture
 def seeded_data(tmp_path: Path) -> Iterator[Path]:
     """A data folder with two ledger rows and one element: what bad input must never change."""
-    from lib.elements import ElementLibrary
-    from lib.history import HistoryRow, Ledger
+    from lib.elements.library import ElementLibrary
+    from lib.history.ledger import Ledger
+    from lib.history.row import HistoryRow
 
     data = tmp_path / "seeded"
     ledger = Ledger.in_dir(data)

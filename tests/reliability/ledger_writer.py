@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from lib.history import HistoryRow, Ledger
+from lib.history.ledger import Ledger
+from lib.history.row import HistoryRow
 
 PAYLOAD = {"model": "kling-3.0/video",
            "input": {"prompt": "Concurrent writer", "duration": "3", "mode": "std", "sound": False,

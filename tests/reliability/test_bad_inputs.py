@@ -15,11 +15,14 @@ from typing import Any
 
 import pytest
 
-from lib.elements import ElementError, ElementLibrary
-from lib.errors import KieError, ValidationError
-from lib.history import COLUMNS, HistoryRow, Ledger, export_csv, import_csv
-from lib.tasks import submit_payload
-from lib.validation import validate_payload
+from lib.elements.library import ElementLibrary
+from lib.elements.model import ElementError
+from lib.history.ledger import Ledger
+from lib.history.row import COLUMNS, HistoryRow
+from lib.history.transfer import export_csv, import_csv
+from lib.kie.errors import KieError, ValidationError
+from lib.kling.validation import validate_payload
+from lib.tasks.submit import submit_payload
 from tests.reliability.conftest import PAYLOAD, closed_port, png_bytes, snapshot
 
 MB = 1024 * 1024
@@ -123,7 +126,7 @@ def run_urls(urls: list[str]) -> Callable[[Path, Path], list[str]]:
 
 def run_payload(body: dict[str, Any]) -> Callable[[Path, Path], list[str]]:
     def run(data: Path, tmp: Path) -> list[str]:
-        from lib.client import KieClient
+        from lib.kie.client import KieClient
 
         errors = [p for p in validate_payload(body) if p.level == "error"]
         # a dead host: if validation let anything through, the submit would fail differently
@@ -155,8 +158,8 @@ def run_library_json(text: str) -> Callable[[Path, Path], list[str]]:
 
 def run_upload_url(url: str) -> Callable[[Path, Path], list[str]]:
     def run(data: Path, tmp: Path) -> list[str]:
-        from lib.client import KieClient
-        from lib.uploads import upload_file
+        from lib.kie.client import KieClient
+        from lib.kie.uploads import upload_file
 
         dead = KieClient("k", f"http://127.0.0.1:{closed_port()}", f"http://127.0.0.1:{closed_port()}")
         try:

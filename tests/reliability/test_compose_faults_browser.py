@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
     ({"rate_limit_once": 1, "retry_after": 0}, "Submitted 1 task(s)", ["queued"]),
 ])
 def test_fault_on_submit_is_named_and_loses_nothing(app_server_factory, page, fault, shown, rows) -> None:
-    from lib.history import Ledger
+    from lib.history.ledger import Ledger
 
     port = free_port()
     server = app_server_factory(env={"KLING_SANDBOX_PORT": str(port)})

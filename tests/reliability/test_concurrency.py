@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from lib.history import HistoryRow, Ledger, split_torn_tail
+from lib.history.csvfile import split_torn_tail
+from lib.history.ledger import Ledger
+from lib.history.row import HistoryRow
 from tests.conftest import ROOT, free_port, wait_for_app
 from tests.reliability.conftest import PAYLOAD
 
@@ -83,8 +85,8 @@ def test_a_writer_killed_mid_write_leaves_a_readable_ledger(mode: str, tmp_path:
 
 def _submit_to_app_sandbox(sandbox_port: int, data_dir: Path, count: int) -> list[str]:
     """Submit as Compose does (same lib call, same ledger), against the app's own sandbox."""
-    from lib.client import KieClient
-    from lib.tasks import submit_payload
+    from lib.kie.client import KieClient
+    from lib.tasks.submit import submit_payload
 
     base = f"http://127.0.0.1:{sandbox_port}"
     client = KieClient("sandbox-demo", base, base)

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from lib.client import KieClient
-from lib.errors import (
+from lib.history.ledger import Ledger
+from lib.kie.client import KieClient
+from lib.kie.errors import (
     KieApiError,
     KieConnectionError,
     KieError,
@@ -22,9 +23,9 @@ from lib.errors import (
     KieTaskFailed,
     KieTimeoutError,
 )
-from lib.history import Ledger
-from lib.tasks import refresh_task, submit_payload
-from lib.uploads import upload_file
+from lib.kie.uploads import upload_file
+from lib.tasks.follow import refresh_task
+from lib.tasks.submit import submit_payload
 from tests.reliability.conftest import PAYLOAD, closed_port, png_bytes
 
 CREATE = ("POST", "/api/v1/jobs/createTask")

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from lib.client import KieClient
-from lib.elements import ElementLibrary
-from lib.history import Ledger, export_csv, recipe_json
+from lib.elements.library import ElementLibrary
+from lib.history.ledger import Ledger
+from lib.history.transfer import export_csv, recipe_json
+from lib.kie.client import KieClient
+from lib.kie.uploads import upload_file
 from lib.sandbox.server import start_sandbox
-from lib.tasks import refresh_task, submit_payload
-from lib.uploads import upload_file
+from lib.tasks.follow import refresh_task
+from lib.tasks.submit import submit_payload
 from tests.conftest import wait_for_app
 from tests.reliability.conftest import PAYLOAD, png_bytes
 
@@ -96,7 +98,7 @@ def test_the_key_leaks_nowhere_after_a_live_session(kie, app_server_factory, bro
         server.stop()
 
     ledger = Ledger.in_dir(data)
-    from lib.compose import curl_command
+    from lib.compose.snippets import curl_command
 
     exports = {"history CSV": export_csv(ledger.rows()).decode(), "recipe": recipe_json(ledger.get(task_ids[0])),
                "library JSON": ElementLibrary(data).export_json(),

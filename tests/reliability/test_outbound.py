@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from lib.archive import ArchiveError, archive_result
-from lib.client import KieClient
-from lib.elements import ElementLibrary
-from lib.errors import KieApiError, KieError
-from lib.media import check_image, check_video
-from lib.uploads import upload_file
+from lib.elements.library import ElementLibrary
+from lib.kie.client import KieClient
+from lib.kie.errors import KieApiError, KieError
+from lib.kie.uploads import upload_file
+from lib.kling.media import check_image, check_video
+from lib.tasks.archive import ArchiveError, archive_result
 from tests.conftest import ROOT
 from tests.reliability.conftest import PAYLOAD
 

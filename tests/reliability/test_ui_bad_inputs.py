@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lib.elements import ElementLibrary
+from lib.elements.library import ElementLibrary
 from tests.reliability.conftest import snapshot
 from tests.test_elements_page import data_dir, fill, gif, open_page, png, save, texts, two_pngs  # noqa: F401
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from lib import rules
-from lib.jobs import prompt_budget_length, referenced_names
-from lib.rules import ERROR, WARNING
+from lib.kling import rules
+from lib.kling.job import prompt_budget_length, referenced_names
+from lib.kling.rules import ERROR, WARNING
 
 log = logging.getLogger(__name__)
 

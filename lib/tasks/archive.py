@@ -16,13 +16,11 @@ from pathlib import Path
 import requests
 
 from lib.trust import fetch
-from lib.trust.fetch import Allowance, FetchRefused, check_public_host, is_public_ip
-from lib.trust.paths import UnsafePath, safe_id, videos_dir
+from lib.trust.fetch import Allowance, FetchRefused
+from lib.trust.paths import UnsafePath, safe_id
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ArchiveError", "archive_result", "archived_path", "check_public_host", "is_public_ip", "safe_task_id",
-           "videos_dir"]
 
 MAX_VIDEO_BYTES = 200 * 2**20
 DEFAULT_TIMEOUT = (5.0, 60.0)

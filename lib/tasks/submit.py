@@ -9,12 +9,10 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from lib.client import CreateHooks, KieClient, TaskRecord, TaskState
-from lib.errors import (
+from lib.kie.client import CreateHooks, KieClient
+from lib.kie.errors import (
     GATEWAY_STATUSES,
     KieApiError,
     KieConnectionError,
@@ -30,11 +28,6 @@ KIE_CREATE_LIMIT = 20      # new generation requests …
 KIE_CREATE_WINDOW_S = 10.0  # … per 10 s per account (kie-api.md §10)
 UNKNOWN_MSG = ("The connection ended after the request was sent, so KIE may have created this task. "
                "Check https://kie.ai/logs before submitting again.")
-
-
-def now_utc() -> datetime:
-    """The current UTC time (what the ledger stores)."""
-    return datetime.now(UTC)
 
 
 def new_batch_id() -> str:
@@ -93,7 +86,7 @@ class Submission:
 
 
 def _row_from_payload(payload: dict[str, Any], *, batch_id: str, origin: str, estimated: int, account: str) -> Any:
-    from lib.history import HistoryRow
+    from lib.history.row import HistoryRow
 
     return HistoryRow.from_payload("pending", payload, origin=origin, state="queued", batch_id=batch_id,
                                    estimated_credits=estimated, account=account if origin == "live" else "")
@@ -120,8 +113,8 @@ def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, o
 
     A 429 is waited out (KIE's Retry-After, else 2/4/8 s with jitter) and re-sent; `on_wait(seconds)` is told
     before each wait so the page can say "rate limited, retrying in N s"."""
-    from lib.pricing import estimate_credits
-    from lib.validation import validate_payload
+    from lib.kling.pricing import estimate_credits
+    from lib.kling.validation import validate_payload
 
     errors = [p for p in validate_payload(payload) if p.level == "error"]
     if errors:
@@ -156,47 +149,8 @@ def _recorded(ledger: Any, payload: dict[str, Any], row: Any, error: KieError | 
     return Submission(payload, row=row, error=error)
 
 
-def _fields_from_record(record: TaskRecord) -> dict[str, Any]:
-    fields: dict[str, Any] = {"state": record.state.value, "updated_at": now_utc(), "last_checked_at": now_utc()}
-    if record.result_urls:
-        fields["result_url"] = record.result_urls[0]
-    if record.state is TaskState.FAILED:
-        fields["fail_code"] = record.fail_code or ""
-        fields["fail_msg"] = record.fail_msg or ""
-    if record.credits_consumed is not None and record.state.finished:  # not final while running
-        fields["credits_consumed"] = float(record.credits_consumed)
-    return fields
 
 
-def refresh_task(client: KieClient, ledger: Any, row: Any, *, data_dir: Path, allow_private: bool,
-                 deadline_s: float | None = None) -> tuple[Any, KieError | None]:
-    """Query one task once, record what changed, and archive its video on success."""
-    from lib.polling import DEFAULT_DEADLINE_S, is_stale
-
-    if str(row.task_id).startswith("unknown-"):
-        return row, None
-    stale = is_stale(row.created_at.timestamp(), time.time(), deadline_s or DEFAULT_DEADLINE_S)
-    try:
-        record = client.get_task(row.task_id)
-    except KieError as exc:
-        return ledger.update(row.task_id, last_checked_at=now_utc(), stale=stale), exc
-    row = ledger.update(row.task_id, **_fields_from_record(record), stale=stale and not record.state.finished)
-    if record.state is TaskState.SUCCEEDED and not row.local_video and record.result_urls:
-        return archive_row(ledger, row, record.result_urls, data_dir=data_dir, allow_private=allow_private)
-    return row, None
 
 
-def archive_row(ledger: Any, row: Any, result_urls: tuple[str, ...], *, data_dir: Path,
-                allow_private: bool) -> tuple[Any, KieError | None]:
-    """Download the result into the data folder so the history never depends on KIE's expiring links."""
-    from lib.archive import ArchiveError, archive_result
-
-    try:
-        path = archive_result(result_urls[0], data_dir / "videos", row.task_id, allowed_urls=result_urls,
-                              allow_private=allow_private)
-    except ArchiveError as exc:
-        log.warning("archive of %s failed: %s", row.task_id, exc)
-        return row, KieError(f"The video could not be saved locally: {exc}",
-                             "It still plays from KIE's link for now; History retries the download.")
-    return ledger.update(row.task_id, local_video=str(path), updated_at=now_utc()), None
 

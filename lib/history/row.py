@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from lib.common.clock import format_time, parse_time, utc_now
 from lib.trust.limits import loads_bounded
 
 logger = logging.getLogger(__name__)
@@ -47,31 +48,8 @@ _BOOL_WORDS = {"true": True, "false": False, "": False}
 _SECRET_KEY = re.compile(r"api[-_]?key|authori[sz]ation|secret|token|password|bearer|callback", re.I)
 
 
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
-def format_time(value: datetime | None) -> str:
-    """ISO 8601 UTC with a Z suffix ('' for None)."""
-    return "" if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> datetime:
-    """Parse an ISO 8601 time (naive means UTC) or epoch seconds; raise ValueError otherwise."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        try:
-            value = datetime.fromisoformat(text.strip())
-        except ValueError:
-            try:
-                return datetime.fromtimestamp(float(text), UTC)
-            except (ValueError, OverflowError, OSError):
-                raise ValueError(f"{text.strip()[:40]!r} is not a date and time") from None
-    if value.tzinfo is UTC:
-        return value
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _parse_int(text: str) -> int | None:
@@ -204,7 +182,7 @@ class HistoryRow:
 
     def __post_init__(self) -> None:
         fix = object.__setattr__
-        if not isinstance(self.state, str):  # a TaskState enum from lib.client
+        if not isinstance(self.state, str):  # a TaskState enum from lib.kie.client
             fix(self, "state", str(getattr(self.state, "value", self.state)))
         for name in ("created_at", "updated_at", "last_checked_at", "imported_at"):
             value = getattr(self, name)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from lib.errors import advice_for_failure
-from lib.history import STATES, HistoryRow
+from lib.history.row import STATES, HistoryRow
+from lib.kie.errors import advice_for_failure
 from lib.trust.paths import existing_video
 from lib.trust.urls import link_target
 

@@ -1,7 +1,7 @@
 """Crash-safe job ledger: one versioned CSV (`<data_dir>/history.csv`) under a file lock, with atomic rewrites.
 
-Rows and schema live in lib.history_rows, the file's record framing in lib.history_records, and export/import and
-recipes in lib.history_io; their public names are re-exported here so callers keep importing from lib.history.
+Rows and schema live in lib.history.row, the file's record framing in lib.history.csvfile, and export/import and
+recipes in lib.history.transfer; their public names are re-exported here so callers keep importing from lib.history.
 """
 
 from __future__ import annotations
@@ -20,48 +20,31 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from filelock import FileLock, Timeout
 
-from lib.atomic import write_atomically
-from lib.history_io import ImportReport, export_csv, import_csv, neutralise_cell, recipe_json, restore_cell
-from lib.history_records import (
+from lib.common.atomic import write_atomically
+from lib.common.clock import utc_now
+from lib.history.csvfile import (
     FileSignature,
     Snapshot,
     encode_records,
     parse_record,
     record_spans,
-    split_torn_tail,
 )
-from lib.history_rows import (
+from lib.history.row import (
     BOOL_FIELDS,
     COLUMNS,
     DATETIME_FIELDS,
-    DEFAULT_MODEL,
     FIELDS,
     INT_FIELDS,
-    MAX_CELL_BYTES,
     OPTIONAL_COLUMNS,
-    ORIGINS,
     REQUIRED_COLUMNS,
-    SCHEMA_VERSION,
-    STATES,
     UNFINISHED_STATES,
     HistoryRow,
-    format_time,
-    parse_time,
-    scrub_secrets,
-    utc_now,
-    visible_to,
 )
+from lib.history.transfer import ImportReport
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "COLUMNS", "DEFAULT_MODEL", "FIELDS", "HISTORY_FILE", "MAX_CELL_BYTES", "ORIGINS", "SCHEMA_VERSION", "STATES",
-    "UNFINISHED_STATES", "DuplicateTaskError", "FileSignature", "HistoryError", "HistoryFileError", "HistoryRow",
-    "ImportReport", "Ledger", "MergeResult", "UnknownTaskError", "export_csv", "format_time", "import_csv",
-    "neutralise_cell", "parse_time", "recipe_json", "restore_cell", "scrub_secrets", "split_torn_tail", "utc_now",
-    "visible_to",
-]
 
 logger = logging.getLogger(__name__)
 

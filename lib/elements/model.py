@@ -13,8 +13,9 @@ from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
-from lib import history_rows, rules
-from lib.validation import url_problem
+from lib.common.clock import parse_time as parse_iso_time
+from lib.kling import rules
+from lib.kling.validation import url_problem
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def parse_time(value: object) -> datetime | None:
         return to_utc(value)
     if isinstance(value, str) and value.strip():
         try:
-            return history_rows.parse_time(value)
+            return parse_iso_time(value)
         except ValueError:
             return None
     return None
@@ -231,7 +232,7 @@ class Incoming:
 
 def inspect_files(files: Iterable[FileInput]) -> tuple[list[Incoming], list[str], list[str]]:
     """Check each file; returns the good ones, the kind of every recognised file, and the problems."""
-    from lib.media import check_media  # lazily: media checks are their own module
+    from lib.kling.media import check_media  # lazily: media checks are their own module
 
     incoming, kinds, problems = [], [], []
     for file_name, data in files:
@@ -331,7 +332,7 @@ def to_spec(element: Element) -> dict[str, Any]:
 
 def to_element_spec(element: Element) -> Any:
     """The element as a `lib.jobs.ElementSpec` with its KIE URLs (for building a Job)."""
-    from lib.jobs import ElementSpec
+    from lib.kling.job import ElementSpec
 
     spec = to_spec(element)
     urls = tuple(m.kie_url for m in element.media if m.kie_url)

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lib import rules
-from lib.errors import ValidationError, advice_for_failure
-from lib.jobs import Job, referenced_names
+from lib.kie.errors import ValidationError, advice_for_failure
+from lib.kling import rules
+from lib.kling.job import Job, referenced_names
+from lib.kling.validation import Problem
 from lib.trust.paths import existing_video
 from lib.trust.urls import playable_url
-from lib.validation import Problem
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def variant_jobs(base: Job, *, takes: int = 1, modes: Iterable[str] = (), sounds
 
 def batch_cost(payloads: Iterable[dict[str, Any]]) -> int | None:
     """Total credits of a batch, or None while a payload cannot be priced (e.g. a bad duration)."""
-    from lib.pricing import estimate_credits
+    from lib.kling.pricing import estimate_credits
 
     try:
         return sum(estimate_credits(p) for p in payloads)
@@ -66,7 +66,7 @@ def batch_cost(payloads: Iterable[dict[str, Any]]) -> int | None:
 
 def submit_label(count: int, credits: int | None) -> str:
     """The submit button's text, with the cost of exactly what it sends."""
-    from lib.pricing import format_cost
+    from lib.kling.pricing import format_cost
 
     what = "Submit" if count == 1 else f"Submit {count} tasks"
     return f"{what} · {format_cost(credits)}" if credits is not None else f"{what} (fix the errors first)"
@@ -97,7 +97,7 @@ class DryRun:
 
     def summary(self) -> str:
         """One line for people."""
-        from lib.pricing import format_cost
+        from lib.kling.pricing import format_cost
 
         if self.errors:
             return f"Dry run: {len(self.errors)} error(s) would stop this submit. Nothing was sent."
@@ -109,7 +109,7 @@ class DryRun:
 def dry_run(payloads: list[dict[str, Any]], *, balance: Any, limit: int, extra: Iterable[Problem] = (),
             pending_uploads: Iterable[str] = ()) -> DryRun:
     """Validate every payload of a submit and price it; sends nothing."""
-    from lib.validation import validate_payload
+    from lib.kling.validation import validate_payload
 
     problems = list(extra)
     for payload in payloads:
@@ -135,9 +135,9 @@ def submit_variants(client: Any, ledger: Any, library: Any, uploader: Callable[.
     """Refresh the referenced elements, then create each variant once (ledger row first); stop at the first error.
 
     `on_wait(seconds)` hears about every wait for KIE's rate limit (429), to show "retrying in N s"."""
-    from lib.elements import ElementError, to_element_spec
-    from lib.jobs import build_payload
-    from lib.tasks import new_batch_id, submit_payload
+    from lib.elements.model import ElementError, to_element_spec
+    from lib.kling.job import build_payload
+    from lib.tasks.submit import new_batch_id, submit_payload
 
     result = BatchResult(batch_id or new_batch_id())
     names = list(dict.fromkeys(n for v in variants for t in v.job.prompts() for n in referenced_names(t)))

@@ -35,7 +35,7 @@ ELEMENTS_MAX = 3
 ELEMENT_IMAGES_MIN, ELEMENT_IMAGES_MAX = 2, 4
 ELEMENT_VIDEOS = 1
 ELEMENT_NAME_CHARS = "A-Za-z0-9_-"  # ASCII only on purpose: look-alike letters are refused
-ELEMENT_NAME_RE = re.compile(rf"[{ELEMENT_NAME_CHARS}]+")  # a whole name (fullmatch); @references: lib.jobs
+ELEMENT_NAME_RE = re.compile(rf"[{ELEMENT_NAME_CHARS}]+")  # a whole name (fullmatch); @references: lib.kling.job
 # K4 video elements: a trimmed window of the clip, in milliseconds.
 VIDEO_WINDOW_MIN_MS, VIDEO_WINDOW_MAX_MS = 3000, 8000
 

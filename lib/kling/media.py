@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from PIL import Image
 
-from lib import rules
+from lib.kling import rules
 from lib.trust.limits import MAX_IMAGE_PIXELS, check_pixels
 
 log = logging.getLogger(__name__)

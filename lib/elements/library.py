@@ -2,7 +2,7 @@
 
 KIE stores no elements and deletes uploaded files after 3 days, so the library keeps
 `<data_dir>/elements/library.json` plus a copy of every original in `<data_dir>/elements/files/<id>/`.
-Records, names and status live in lib.element_model and the JSON formats in lib.element_io; their public names are
+Records, names and status live in lib.elements.model and the JSON formats in lib.elements.transfer; their public names are
 re-exported here so callers keep importing from lib.elements.
 """
 
@@ -22,12 +22,9 @@ from typing import Any
 
 from filelock import FileLock
 
-from lib.atomic import write_atomically
-from lib.element_io import add_imported, element_from_json, element_to_json, export_entry, import_entries
-from lib.element_model import (
+from lib.common.atomic import write_atomically
+from lib.elements.model import (
     LOCAL_METHODS,
-    NAME_MAX_CHARS,
-    REFRESH_MARGIN,
     SCHEMA_VERSION,
     UPLOAD_LIFETIME,
     UPLOAD_PATH,
@@ -51,22 +48,13 @@ from lib.element_model import (
     needs_upload,
     parse_time,
     safe_file_name,
-    suggest_name,
-    to_element_spec,
     to_spec,
     to_utc,
     unique_file_name,
     upload_status,
-    url_media,
 )
+from lib.elements.transfer import add_imported, element_from_json, element_to_json, export_entry, import_entries
 from lib.trust.paths import is_inside
-
-__all__ = [
-    "LOCAL_METHODS", "NAME_MAX_CHARS", "REFRESH_MARGIN", "SCHEMA_VERSION", "UPLOAD_LIFETIME", "UPLOAD_PATH", "Element",
-    "ElementError", "ElementLibrary", "ElementMedia", "FileInput", "ImportResult", "UploadStatus", "Uploader",
-    "count_problems", "name_problems", "needs_upload", "safe_file_name", "suggest_name", "to_element_spec", "to_spec",
-    "upload_status", "url_media",
-]
 
 log = logging.getLogger(__name__)
 

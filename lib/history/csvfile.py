@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from lib.history_rows import HistoryRow
+from lib.history.row import HistoryRow
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The Compose form as plain Python: session-state form → Job → payload, problem placement, frames, fork, drafts.
 
-Batches (variants, cost, submit, follow) live in lib.batches and the cURL/Python snippets in lib.snippets; their
+Batches (variants, cost, submit, follow) live in lib.compose.batches and the cURL/Python snippets in lib.compose.snippets; their
 public names are re-exported here so callers keep importing from lib.compose.
 """
 
@@ -9,54 +9,23 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import json
 import logging
-import os
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
-from lib import rules
-from lib.atomic import write_atomically
-from lib.batches import (
-    MAX_BATCH,
-    BatchResult,
-    DryRun,
-    Variant,
-    batch_cost,
-    dry_run,
-    elapsed_s,
-    failure_fix,
-    followed_rows,
-    needs_confirmation,
-    submit_label,
-    submit_variants,
-    variant_jobs,
-    video_source,
-)
-from lib.errors import KieError
-from lib.jobs import ElementSpec, Job, Shot, referenced_names
-from lib.snippets import CREATE_PATH, PENDING_HOST, SnippetReadiness, curl_command, python_snippet, snippet_readiness
-from lib.validation import Problem
-
-__all__ = [
-    "CREATE_PATH", "DRAFTS_FILE", "FORM_DEFAULTS", "FRAME_SOURCES", "FRAME_UPLOAD_PATH", "MAX_BATCH", "PENDING_HOST",
-    "BatchResult", "DraftStore", "DryRun", "FrameUpload", "Variant", "add_shot", "batch_cost", "content_sha",
-    "curl_command", "default_form", "dry_run", "elapsed_s", "failure_fix", "field_of", "followed_rows", "form_elements",
-    "form_from_job", "form_of", "form_problems", "frame_url", "insert_reference", "is_untouched", "job_from_form",
-    "move_shot", "needs_confirmation", "new_shot", "preview_specs", "problems_by_field", "python_snippet", "referenced_names",
-    "remove_shot", "set_multi", "snippet_readiness", "SnippetReadiness", "submit_label", "submit_variants",
-    "timeline_html", "upload_frame", "variant_jobs", "video_source",
-]
+from lib.compose.snippets import PENDING_HOST
+from lib.kie.errors import KieError
+from lib.kling import rules
+from lib.kling.job import ElementSpec, Job, Shot, referenced_names
+from lib.kling.validation import Problem
 
 log = logging.getLogger(__name__)
 
 FRAME_UPLOAD_PATH = "kling-studio/frames"
-DRAFTS_FILE = "drafts.json"
 
 # Every field a person fills in; drafts store exactly these. Each lives in a plain session-state key.
 FORM_DEFAULTS: dict[str, Any] = {
@@ -281,7 +250,7 @@ def problems_by_field(problems: Iterable[Problem], multi: bool = False) -> dict[
 
 @dataclass(frozen=True)
 class FrameUpload:
-    """A frame image checked by lib.media and uploaded to KIE's file host (or why it was not)."""
+    """A frame image checked by lib.kling.media and uploaded to KIE's file host (or why it was not)."""
 
     name: str
     sha: str
@@ -302,7 +271,7 @@ def content_sha(data: bytes) -> str:
 
 def upload_frame(uploader: Callable[..., Any], name: str, data: bytes) -> FrameUpload:
     """Check a frame image (JPG/PNG, ≤10 MB, complete) and upload it; failures come back as problems."""
-    from lib.media import check_image
+    from lib.kling.media import check_image
 
     sha = content_sha(data)
     check = check_image(name, io.BytesIO(data), min_side=None)
@@ -345,53 +314,3 @@ def form_from_job(job: Job, library_names: Iterable[str]) -> tuple[dict[str, Any
 
 # ---------------------------------------------------------------- drafts
 
-class DraftStore:
-    """Named form drafts in `<data_dir>/drafts.json`, written atomically."""
-
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        self.path = Path(data_dir) / DRAFTS_FILE
-
-    def all(self) -> dict[str, dict[str, Any]]:
-        """Every draft by name; a broken file reads as empty (and is logged)."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.warning("drafts file %s unreadable: %s", self.path, exc)
-            return {}
-        return {k: v for k, v in data.get("drafts", {}).items() if isinstance(v, dict)} if isinstance(data, dict) else {}
-
-    def names(self) -> list[str]:
-        """Draft names, newest first."""
-        drafts = self.all()
-        return sorted(drafts, key=lambda n: drafts[n].get("saved_at", ""), reverse=True)
-
-    def save(self, name: str, form: Mapping[str, Any]) -> str:
-        """Save (or overwrite) a draft; returns the cleaned name. Raises ValueError for an empty name."""
-        name = " ".join(name.split())[:60]
-        if not name:
-            raise ValueError("Give the draft a name, e.g. 'beach run v2'.")
-        drafts = self.all()
-        fields = {k: copy.deepcopy(form[k]) for k in FORM_DEFAULTS if k in form}
-        drafts[name] = {"saved_at": datetime.now(UTC).isoformat(timespec="seconds"), "form": fields}
-        self._write(drafts)
-        return name
-
-    def load(self, name: str) -> dict[str, Any]:
-        """A draft's form fields (defaults filled in); KeyError when there is no such draft."""
-        saved = self.all()[name].get("form", {})
-        form = default_form()
-        form.update({k: v for k, v in saved.items() if k in FORM_DEFAULTS})
-        return form
-
-    def delete(self, name: str) -> None:
-        """Remove a draft (no error when it is already gone)."""
-        drafts = self.all()
-        if drafts.pop(name, None) is not None:
-            self._write(drafts)
-
-    def _write(self, drafts: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        body = json.dumps({"version": 1, "drafts": drafts}, indent=2, ensure_ascii=False).encode("utf-8")
-        write_atomically(self.path, body)

@@ -9,8 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lib import rules
-from lib.element_model import (
+from lib.elements.model import (
     Element,
     ElementError,
     ElementMedia,
@@ -25,6 +24,7 @@ from lib.element_model import (
     unique_file_name,
     url_media,
 )
+from lib.kling import rules
 from lib.trust.limits import MAX_JSON_IMPORT_BYTES, InputTooLarge, loads_bounded
 
 log = logging.getLogger(__name__)

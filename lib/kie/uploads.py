@@ -10,19 +10,18 @@ import mimetypes
 import os
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any, Literal
 
 import requests
 
-from lib.client import as_decimal
-from lib.errors import KieApiError, KieError
-from lib.history_rows import parse_time
-from lib.validation import url_problem
+from lib.common.clock import parse_time
+from lib.kie.errors import KieError
+from lib.kie.models import UploadedFile
+from lib.kling.validation import url_problem
 
 if TYPE_CHECKING:
-    from lib.client import KieClient
+    from lib.kie.client import KieClient
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,6 @@ STREAM_PATH = "/api/file-stream-upload"
 BASE64_PATH = "/api/file-base64-upload"
 URL_PATH = "/api/file-url-upload"
 BASE64_MAX_BYTES = 10 * 1024 * 1024
-UPLOAD_LIFETIME = timedelta(days=3)
 # One KIE doc copy deletes uploads after 24 h, another after 3 days: check after 24 h, always re-upload after 72 h.
 CHECK_AFTER = timedelta(hours=24)
 REUPLOAD_AFTER = timedelta(hours=72)
@@ -41,48 +39,8 @@ METHOD_HELP = ("Auto: local files are streamed (multipart, no extra copy in memo
                "upload so KIE fetches them itself. Base64 is only used when you pick it (files up to 10 MB).")
 
 
-@dataclass(frozen=True)
-class UploadedFile:
-    """A file on KIE's host; KIE deletes it 3 days after `uploaded_at`."""
-
-    download_url: str
-    file_name: str
-    file_path: str
-    size: int
-    mime_type: str
-    uploaded_at: datetime
-    expires_at: datetime
-    method: str
-    original_name: str = ""  # the person's file name, for display; `file_name` is the unique name on KIE
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], method: str, original_name: str = "") -> UploadedFile:
-        """Parse the upload host's `data` object."""
-        url = data.get("downloadUrl") or data.get("fileUrl")
-        if not url:
-            raise KieApiError(500, "The upload host answered without a downloadUrl")
-        uploaded = _parse_time(data.get("uploadedAt") or data.get("uploadTime"))
-        return cls(
-            download_url=str(url),
-            file_name=str(data.get("fileName") or data.get("originalName") or ""),
-            file_path=str(data.get("filePath") or ""),
-            size=int(as_decimal(data.get("fileSize")) or 0),
-            mime_type=str(data.get("mimeType") or "application/octet-stream"),
-            uploaded_at=uploaded,
-            expires_at=uploaded + UPLOAD_LIFETIME,
-            method=method,
-            original_name=original_name,
-        )
 
 
-def _parse_time(value: object) -> datetime:
-    """The host's upload time (naive means UTC); now when it sent none or an unreadable one."""
-    if isinstance(value, str) and value.strip():
-        try:
-            return parse_time(value)
-        except ValueError:
-            pass
-    return datetime.now(timezone.utc)
 
 
 def upload_check_needed(uploaded_at: datetime | str | None,

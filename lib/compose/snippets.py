@@ -9,8 +9,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from lib.client import CREATE_PATH
-from lib.validation import url_problem
+from lib.kie.client import CREATE_PATH
+from lib.kling.validation import url_problem
 
 log = logging.getLogger(__name__)
 

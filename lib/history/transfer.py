@@ -10,17 +10,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lib.history_records import encode_records, iter_records
-from lib.history_rows import (
-    COLUMNS,
-    MAX_CELL_BYTES,
-    REQUIRED_FIELDS,
-    HistoryRow,
-    format_time,
-    scrub_secrets,
-    utc_now,
-)
-from lib.rules import ASPECT_RATIOS, MODES
+from lib.common.clock import format_time, utc_now
+from lib.history.csvfile import encode_records, iter_records
+from lib.history.row import COLUMNS, MAX_CELL_BYTES, REQUIRED_FIELDS, HistoryRow, scrub_secrets
+from lib.kling.rules import ASPECT_RATIOS, MODES
 from lib.trust.limits import MAX_HISTORY_IMPORT_BYTES, MAX_HISTORY_IMPORT_ROWS, InputTooLarge, check_size
 from lib.trust.urls import link_target
 

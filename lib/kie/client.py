@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 import hashlib
-import json
 import logging
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -27,7 +25,7 @@ from urllib3.exceptions import (
 )
 from urllib3.util import Retry
 
-from lib.errors import (
+from lib.kie.errors import (
     KieApiError,
     KieConnectionError,
     KieProtocolError,
@@ -36,6 +34,7 @@ from lib.errors import (
     error_from_response,
     parse_body,
 )
+from lib.kie.models import TaskRecord, as_decimal
 
 log = logging.getLogger(__name__)
 
@@ -50,109 +49,18 @@ SENT_FIX = ("The request reached KIE but the answer was lost or garbled, so KIE 
             "otherwise try again.")
 
 
-class TaskState(str, enum.Enum):
-    """The closed set of task states, whatever vocabulary the server speaks."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-    @property
-    def finished(self) -> bool:
-        return self in (TaskState.SUCCEEDED, TaskState.FAILED)
 
 
-_WIRE_STATES = {
-    "waiting": TaskState.QUEUED, "queuing": TaskState.QUEUED, "pending": TaskState.QUEUED,
-    "generating": TaskState.RUNNING, "processing": TaskState.RUNNING,
-    "success": TaskState.SUCCEEDED, "completed": TaskState.SUCCEEDED,
-    "fail": TaskState.FAILED, "failed": TaskState.FAILED,
-}
 
 
-def parse_state(wire: object) -> TaskState:
-    """Map KIE's (or the seed's) state word to TaskState; an unknown word is an error naming it."""
-    state = _WIRE_STATES.get(str(wire).strip().lower()) if wire is not None else None
-    if state is None:
-        raise KieProtocolError(f"KIE reported an unknown task state {wire!r}",
-                               "The API may have changed. Check the task at https://kie.ai/logs.")
-    return state
 
 
-def _loads_maybe(value: Any) -> Any:
-    """json.loads for KIE's string-encoded fields; '' and None are empty."""
-    if isinstance(value, str):
-        if not value.strip():
-            return None
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
-def _result_urls(data: dict[str, Any]) -> tuple[str, ...]:
-    result = _loads_maybe(data.get("resultJson"))
-    if result is None:
-        result = data.get("result") or data.get("output")
-    urls: Any = None
-    if isinstance(result, dict):
-        urls = result.get("resultUrls") or result.get("result_urls") or result.get("urls")
-    elif isinstance(result, list):
-        urls = result
-    urls = urls if urls is not None else data.get("resultUrls")
-    if isinstance(urls, str):
-        urls = [urls]
-    return tuple(str(u) for u in urls or () if u)
 
 
-def as_decimal(value: Any) -> Decimal | None:
-    """A finite number from KIE's loosely typed fields (number or text), or None."""
-    if value is None or value == "":
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None  # int(NaN) would raise deep inside a status query
 
 
-@dataclass(frozen=True)
-class TaskRecord:
-    """One task as KIE reports it, normalised."""
-
-    task_id: str
-    state: TaskState
-    result_urls: tuple[str, ...] = ()
-    fail_code: str | None = None
-    fail_msg: str | None = None
-    credits_consumed: Decimal | None = None
-    cost_time: int | None = None
-    create_time: int | None = None
-    complete_time: int | None = None
-    param: dict[str, Any] | None = field(default=None, repr=False)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], task_id: str = "") -> TaskRecord:
-        """Parse recordInfo's `data` (or the seed path's) with every documented quirk."""
-        param = _loads_maybe(data.get("param"))
-        if isinstance(param, dict):
-            param = {**param, "input": _loads_maybe(param.get("input"))}
-        fail_code = data.get("failCode")
-        credits = data.get("creditsConsumed", data.get("consumeCredits"))
-        return cls(
-            task_id=str(data.get("taskId") or data.get("task_id") or task_id),
-            state=parse_state(data.get("state", data.get("status"))),
-            result_urls=_result_urls(data),
-            fail_code=str(fail_code) if fail_code not in (None, "") else None,
-            fail_msg=(str(data.get("failMsg")) if data.get("failMsg") not in (None, "") else None),
-            credits_consumed=as_decimal(credits),
-            cost_time=int(as_decimal(data.get("costTime")) or 0) or None,
-            create_time=int(as_decimal(data.get("createTime")) or 0) or None,
-            complete_time=int(as_decimal(data.get("completeTime")) or 0) or None,
-            param=param if isinstance(param, dict) else None,
-        )
 
 
 # A createTask refused with 429 is re-sent after KIE's Retry-After, else after 2, 4, 8 s (±25 %), at most 3 times.

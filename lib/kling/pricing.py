@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from lib import rules
-from lib.jobs import Job, build_payload
+from lib.kling import rules
+from lib.kling.job import Job, build_payload
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from lib import rules
+from lib.kling import rules
 
 log = logging.getLogger(__name__)
 

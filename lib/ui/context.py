@@ -1,0 +1,216 @@
+"""The one Streamlit helper module: page setup, the shared sidebar, session defaults and guarded settings."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import streamlit as st
+
+from lib.common.settings import Settings
+from lib.kie.client import KieClient
+from lib.kie.errors import KieError
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What every page needs: settings, this session's client, and the sandbox when in sandbox mode."""
+
+    settings: Settings
+    client: KieClient
+    sandbox: Any | None
+
+    @property
+    def origin(self) -> str:
+        """'sandbox' or 'live', as stored in history."""
+        return "sandbox" if self.settings.sandbox else "live"
+
+    @property
+    def account(self) -> str:
+        """Whose live rows this session may see: a fingerprint of its key ('' in sandbox mode)."""
+        return "" if self.settings.sandbox else self.client.account
+
+
+def read_secrets() -> dict[str, Any]:
+    """st.secrets as a dict; empty when no secrets.toml exists (st.secrets raises then)."""
+    try:
+        return {k: st.secrets[k] for k in st.secrets}
+    except Exception:  # StreamlitSecretNotFoundError and parse errors alike
+        return {}
+
+
+@st.cache_resource(show_spinner="Starting the offline sandbox…")
+def _sandbox_for(data_dir: str) -> Any:
+    """One sandbox server per app process and data folder. It holds no key, so sharing it is safe."""
+    import os
+    from pathlib import Path
+
+    from lib.sandbox.server import start_sandbox
+
+    port = int(os.environ.get("KLING_SANDBOX_PORT") or 0)
+    seconds = float(os.environ.get("KLING_SANDBOX_SECONDS") or 8.0)
+    return start_sandbox(port=port, data_dir=Path(data_dir) / "sandbox", progress="wall", seconds=seconds)
+
+
+def get_sandbox(settings: Settings) -> Any:
+    """The running sandbox for this data folder (started on first use)."""
+    return _sandbox_for(str(settings.data_dir.resolve()))
+
+
+def _client_for(settings: Settings, sandbox: Any | None) -> KieClient:
+    """This session's client, rebuilt only when the key or the base URLs change. Lives in session state."""
+    if sandbox is not None:
+        key, api_base, upload_base = "sandbox-demo", sandbox.base_url, sandbox.base_url
+    else:
+        key, api_base, upload_base = settings.api_key or "", settings.api_base, settings.upload_base
+    fingerprint = hashlib.sha256(f"{key}|{api_base}|{upload_base}".encode()).hexdigest()
+    cached = st.session_state.get("_settings_client")
+    if cached and cached[0] == fingerprint:
+        return cached[1]
+    client = KieClient(key, api_base, upload_base)
+    st.session_state["_settings_client"] = (fingerprint, client)
+    st.session_state["settings_balance"] = None
+    return client
+
+
+
+
+
+
+def refresh_balance(ctx: AppContext) -> None:
+    """Read the balance again (after a submit); errors are kept to show, never raised."""
+    try:
+        # short timeouts: a dead network must not hold every page's sidebar for long
+        st.session_state["settings_balance"] = ctx.client.get_credits(timeout=(2, 5))
+        st.session_state["settings_balance_error"] = ""
+    except KieError as exc:
+        st.session_state["settings_balance_error"] = exc.user_message()
+
+
+def current_balance(ctx: AppContext) -> Decimal | None:
+    """The last known balance, read once per session when missing."""
+    if st.session_state.get("settings_balance") is None and not st.session_state.get("settings_balance_error"):
+        refresh_balance(ctx)
+    return st.session_state.get("settings_balance")
+
+
+
+
+
+
+
+
+
+
+
+
+@st.cache_resource(show_spinner=False)
+def _ledger_for(data_dir: str) -> Any:
+    from lib.history.ledger import Ledger
+
+    return Ledger.in_dir(data_dir)
+
+
+def get_ledger(ctx: AppContext) -> Any:
+    """The history ledger of this data folder (shared: it holds no key and locks its file)."""
+    return _ledger_for(str(ctx.settings.data_dir.resolve()))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _ledger_view(data_dir: str, signature: tuple, account: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(unfinished rows, 20 newest rows) one account may see, for one version of the ledger file: reruns on an
+    unchanged file neither walk nor sort 10,000 rows. Rows are frozen, so sharing them is safe."""
+    from lib.history.row import UNFINISHED_STATES, visible_to
+
+    rows = [r for r in _ledger_for(data_dir).rows() if visible_to(r, account)]
+    unfinished = tuple(r for r in rows if r.state in UNFINISHED_STATES)
+    return unfinished, tuple(sorted(rows, key=lambda r: r.created_at, reverse=True)[:20])
+
+
+def unfinished_rows(ctx: AppContext) -> tuple[Any, ...]:
+    """Unfinished rows (queued, running, unknown) of every origin, memoised on the ledger file's signature."""
+    return _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()),
+                        ctx.account)[0]
+
+
+def service_now(ctx: AppContext) -> Any:
+    """'Now' as the file host sees it: the sandbox's own clock (which tests and demos can advance) or real UTC."""
+    from datetime import UTC, datetime
+
+    if ctx.sandbox is not None:
+        return datetime.fromtimestamp(ctx.sandbox.backend.now(), UTC)
+    return datetime.now(UTC)
+
+
+@st.cache_resource(show_spinner=False)
+def _library_for(data_dir: str) -> Any:
+    from lib.elements.library import ElementLibrary
+
+    return ElementLibrary(data_dir)
+
+
+def get_library(ctx: AppContext) -> Any:
+    """The element library of this data folder (shared: no key in it; it re-reads its file only on change)."""
+    return _library_for(str(ctx.settings.data_dir.resolve()))
+
+
+def get_uploader(ctx: AppContext) -> Any:
+    """upload_file bound to this session's client: uploader(source, file_name, upload_path, method)."""
+    from lib.kie.uploads import upload_file
+
+    def uploader(source: Any, file_name: str, upload_path: str, method: str = "auto") -> Any:
+        return upload_file(ctx.client, source, file_name=file_name, upload_path=upload_path, method=method)
+
+    return uploader
+
+
+def allow_private_results(ctx: AppContext) -> tuple[str, ...]:
+    """The origins a server-side fetch may reach although they are private: the sandbox's own address in
+    sandbox mode, or the KIE_API_BASE / KIE_UPLOAD_BASE the operator pointed at a local gateway. Nothing else."""
+    if ctx.sandbox is not None:
+        return (ctx.sandbox.base_url,)
+    return tuple(base for base in (ctx.settings.api_base, ctx.settings.upload_base) if _is_private_base(base))
+
+
+def _is_private_base(base: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlparse
+
+    from lib.trust.fetch import is_public_ip
+
+    host = urlparse(base).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return not is_public_ip(ipaddress.ip_address(host))
+    except ValueError:  # a host name: judged per download by the fetch rule
+        return False
+
+
+@st.cache_resource(show_spinner=False)
+def _rate_limiter_for(account: str) -> Any:
+    from lib.tasks.submit import RateLimiter
+
+    return RateLimiter()
+
+
+def get_rate_limiter(ctx: AppContext) -> Any:
+    """KIE's 20-creates-per-10-s limit is per account, so every session with the same key shares one limiter.
+    Keyed by the key's one-way fingerprint: the key itself is never cached."""
+    return _rate_limiter_for(f"{ctx.client.account}|{ctx.client.api_base}")
+
+
+
+
+
+
+
+
+
+

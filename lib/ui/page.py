@@ -1,0 +1,63 @@
+"""Page setup: every page calls setup_page first (config, session defaults, settings, client, sidebar, follower)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import streamlit as st
+
+from lib.common.settings import load_settings
+from lib.history.view import details_link
+from lib.trust.text import md, md_line
+from lib.ui.context import (
+    AppContext,
+    _client_for,
+    _ledger_view,
+    get_ledger,
+    get_sandbox,
+    read_secrets,
+)
+from lib.ui.follower import follow_unfinished
+from lib.ui.sidebar import _sidebar
+
+log = logging.getLogger(__name__)
+
+
+SESSION_DEFAULTS: dict[str, Any] = {
+    "settings_api_key": "",      # a key typed in this browser session only
+    "settings_balance": None,    # last balance read (Decimal) or None
+    "settings_balance_error": "",
+}
+
+
+def setup_page(title: str, icon: str = "🎬") -> AppContext:
+    """Page config, session defaults, settings, client and sidebar: every page calls this first."""
+    st.set_page_config(page_title=f"{title} · Kling Studio", page_icon=icon, layout="wide")
+    for key, value in SESSION_DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    settings = load_settings(read_secrets(), st.session_state.get("settings_api_key"))
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = get_sandbox(settings) if settings.sandbox else None
+    ctx = AppContext(settings, _client_for(settings, sandbox), sandbox)
+    _sidebar(ctx)
+    follow_unfinished(ctx)
+    return ctx
+
+
+def recent_activity(ctx: AppContext, limit: int = 5) -> None:
+    """The last few jobs from the history ledger, or a hint when there are none."""
+    try:
+        rows = _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()),
+                            ctx.account)[1]
+    except Exception as exc:  # a broken ledger must not break the home page
+        st.warning(f"History could not be read: {md(exc)}")
+        return
+    if not rows:
+        st.caption("No jobs yet. Start on the Compose page.")
+        return
+    for row in rows[:limit]:
+        text = row.prompt or " | ".join(str(s.get("prompt", "")) for s in row.shots if isinstance(s, dict))
+        st.markdown(f"`{row.state}` · {row.created_at:%Y-%m-%d %H:%M} UTC · {md_line(row.mode)} · "
+                    f"{'multi-shot · ' if row.multi_shots else ''}{md_line(text, 90) or '(no prompt)'} · "
+                    f"[open](/{details_link(row.task_id)})")
