@@ -65,22 +65,21 @@ def _running_ledger(folder: Path, client: object, history: int) -> object:
 
 
 def tick_figure(base: str, folder: Path, history: int) -> tuple[Figure, float]:
-    """One lib.ui.follow_tick (the sidebar follower's work, run here without a browser) over 20 running tasks."""
-    from lib.common.settings import Settings
+    """One lib.tasks.follow.follow_tick (the follower's work, without a browser) over 20 running tasks."""
     from lib.kie.client import KieClient
-    from lib.ui.context import AppContext, _ledger_for
-    from lib.ui.follower import follow_tick
+    from lib.storage.files import FileMedia
+    from lib.tasks.follow import follow_tick
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     client = KieClient("bench", base, base)
     ledger = _running_ledger(folder, client, history)
     sent: list[str] = []
     client.session.hooks["response"].append(lambda resp, *args, **kwargs: sent.append(resp.request.path_url))
-    ctx = AppContext(Settings(api_key=None, api_base=base, upload_base=base, data_dir=folder), client, None)
-    assert _ledger_for(str(folder.resolve())).path == ledger.path  # type: ignore[attr-defined]
     start = time.perf_counter()
-    finished, errors = follow_tick(ctx)
+    result = follow_tick(client, ledger, FileMedia(folder), ledger.unfinished(), origin="sandbox",
+                         allow_private=(base,))
     took = time.perf_counter() - start
+    finished, errors = result.finished, result.errors
     if errors:
         raise RuntimeError(f"the tick reported errors: {errors[:2]}")
     queries = sum("recordInfo" in path for path in sent)

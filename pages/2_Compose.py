@@ -22,7 +22,6 @@ from lib.compose.batches import (
     variant_jobs,
     video_source,
 )
-from lib.compose.drafts import DraftStore
 from lib.compose.snippets import curl_command, python_snippet
 from lib.elements.library import ElementLibrary
 from lib.history.view import details_link
@@ -31,7 +30,7 @@ from lib.kling.job import build_payload, job_from_payload, prompt_budget_length,
 from lib.kling.pricing import RESOLUTIONS, format_cost
 from lib.kling.validation import validate_payload
 from lib.tasks.submit import SubmitGuard
-from lib.trust.paths import existing_video, safe_id
+from lib.trust.paths import safe_id
 from lib.trust.text import md, md_line
 from lib.trust.urls import link_target
 from lib.ui.context import (
@@ -172,7 +171,7 @@ for _name in S["compose_fork_missing"]:
                "the Elements page or remove the reference.", icon="🧩")
 
 with st.expander("Drafts — save this form or reopen one", expanded=False):
-    store = DraftStore(ctx.settings.data_dir)
+    store = ctx.storage.drafts
     c1, c2 = st.columns(2)
     with c1:
         draft_name = st.text_input("Draft name", key="compose_w_draft_name", placeholder="e.g. beach run v2")
@@ -411,8 +410,8 @@ def _progress_card(row: Any) -> None:
                     f"{md_line(row.mode)}{' · sound' if row.sound else ''} · {row.duration or '?'} s · "
                     f"{elapsed_s(row)} s elapsed · batch {md_line(row.batch_id)} · "
                     f"[History](/{details_link(row.task_id)})")
-        video = existing_video(ctx.settings.data_dir, row.task_id)
-        if row.state == "succeeded" and (source := video_source(row, ctx.settings.data_dir)):
+        video = ctx.storage.media.video(row.task_id)
+        if row.state == "succeeded" and (source := video_source(row, ctx.storage.media)):
             st.video(source)
             if video is not None:
                 # read only when clicked: this card redraws every 2 s while other tasks run

@@ -189,7 +189,7 @@ def _status(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
     other_mode = row.origin != ctx.origin
     if st.button("Check now", key="history_check_now", disabled=other_mode,
                  help=f"Switch to {row.origin} mode to query this task." if other_mode else "Ask KIE once."):
-        new, err = refresh_task(ctx.client, ledger, row, data_dir=ctx.settings.data_dir,
+        new, err = refresh_task(ctx.client, ledger, ctx.storage.media, row,
                                 allow_private=allow_private_results(ctx))
         _flash("warning" if err else "success", md(err.user_message()) if err else f"Checked: {hv.state_badge(new)}.")
         st.rerun()
@@ -205,12 +205,12 @@ def _save_locally(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
     if not urls:
         _flash("error", "No result link is known for this run. Check it at https://kie.ai/logs.")
         return
-    _, err = archive_row(ledger, row, urls, data_dir=ctx.settings.data_dir, allow_private=allow_private_results(ctx))
+    _, err = archive_row(ledger, ctx.storage.media, row, urls, allow_private=allow_private_results(ctx))
     _flash("error" if err else "success", md(err.user_message()) if err else "Video saved in the data folder.")
 
 
 def _player(ctx: AppContext, ledger: Any, row: HistoryRow, key: str = "detail") -> None:
-    path = hv.local_video_path(row, ctx.settings.data_dir)
+    path = ctx.storage.media.video(row.task_id)
     if path is not None:
         st.video(str(path))
         if key == "detail":
@@ -269,13 +269,13 @@ def _delete(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
             st.rerun()
         return
     st.warning(f"Delete run {md_line(row.task_id)} from the history? This cannot be undone.", icon="🗑️")
-    video = hv.local_video_path(row, ctx.settings.data_dir)
+    video = ctx.storage.media.video(row.task_id)
     drop_video = video is not None and st.checkbox("Also delete the saved video file", key="history_delete_video")
     yes, no = st.columns(2)
     if yes.button("Yes, delete", type="primary", key="history_delete_yes"):
         ledger.delete([row.task_id])
-        if drop_video and video is not None:
-            video.unlink(missing_ok=True)
+        if drop_video:
+            ctx.storage.media.delete_video(row.task_id)
         st.session_state["history_confirm_delete"] = None
         _select(None)
         _flash("success", f"Deleted run {md_line(row.task_id)}.")

@@ -45,11 +45,12 @@ def client(sandbox: object):
 
 def follow_to_end(client, ledger, row, data_dir: Path, max_queries: int = 6) -> tuple[object, list[str]]:
     """Query a task until it finishes (the sandbox/double advance per query); returns the row and states seen."""
+    from lib.storage.files import FileMedia
     from lib.tasks.follow import refresh_task
 
     states: list[str] = []
     for _ in range(max_queries):
-        row, err = refresh_task(client, ledger, row, data_dir=data_dir, allow_private=True)
+        row, err = refresh_task(client, ledger, FileMedia(data_dir), row, allow_private=True)
         assert err is None, err
         states.append(row.state)
         if row.finished:

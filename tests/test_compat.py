@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 from lib.compose.drafts import DraftStore
 from lib.elements.library import ElementLibrary
 from lib.history.ledger import Ledger
-from lib.history.view import local_video_path
 from lib.sandbox.server import start_sandbox
+from lib.storage.files import FileMedia
 
 FIXTURE = Path(__file__).parent / "fixtures" / "data_v1"
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
@@ -40,7 +40,7 @@ def test_the_old_ledger_library_drafts_and_videos_load(data: Path) -> None:
     assert rows[0].rating == 4 and rows[0].notes == "the keeper" and rows[0].elements == ("fox",)
     assert rows[1].multi_shots and [s["duration"] for s in rows[1].shots] == [3, 3]
     # the old rows name absolute paths of the machine that wrote them; videos are found by task id instead
-    assert all(local_video_path(r, data) is not None for r in rows[:2])
+    assert all(FileMedia(data).video(r.task_id) is not None for r in rows[:2])
     (fox,) = ElementLibrary(data).list()
     assert fox.name == "fox" and len(fox.media) == 2
     assert all(ElementLibrary(data).local_file(m) is not None for m in fox.media)

@@ -32,6 +32,7 @@ from lib.kie.errors import KieApiError
 from lib.kling import rules
 from lib.kling.job import ElementSpec, Job, Shot, build_payload
 from lib.kling.validation import Problem, validate_payload
+from lib.storage.files import FileMedia
 
 
 def png(side: int = 400, colour: str = "red") -> bytes:
@@ -424,10 +425,10 @@ def test_followed_rows_elapsed_and_video_source(tmp_path: Path) -> None:
     rows = followed_rows(ledger, ["t1", "missing", "t2", "t1"])
     assert [r.task_id for r in rows] == ["t2", "t1"]
     assert elapsed_s(rows[0]) == 12 and elapsed_s(rows[1], now=start + timedelta(seconds=9)) == 9
-    assert video_source(rows[0], tmp_path) == str(video)  # found by its task id, whatever the row names
+    assert video_source(rows[0], FileMedia(tmp_path)) == str(video)  # found by its task id, whatever the row names
     video.unlink()
-    assert video_source(rows[0], tmp_path) == "https://tempfile.aiquickdraw.com/v.mp4"  # a KIE media host
-    assert video_source(rows[1], tmp_path) is None  # neither a file the app wrote nor a playable URL
+    assert video_source(rows[0], FileMedia(tmp_path)) == "https://tempfile.aiquickdraw.com/v.mp4"  # a KIE media host
+    assert video_source(rows[1], FileMedia(tmp_path)) is None  # neither a file the app wrote nor a playable URL
 
 
 @pytest.mark.parametrize(("changes", "untouched"), [

@@ -164,6 +164,7 @@ def test_double_submit_creates_one_task_and_follows_it(data_dir) -> None:
 
 
 def test_variants_batch_and_progress_to_video(data_dir) -> None:
+    from lib.storage.files import FileMedia
     from lib.tasks.follow import refresh_task
 
     at = open_compose(compose_prompt="a fox runs")
@@ -180,7 +181,7 @@ def test_variants_batch_and_progress_to_video(data_dir) -> None:
 
     ledger = Ledger.in_dir(data_dir)
     for row in rows:
-        refresh_task(client, ledger, row, data_dir=data_dir, allow_private=True)
+        refresh_task(client, ledger, FileMedia(data_dir), row, allow_private=True)
     read = []
     real_read = Path.read_bytes
     with pytest.MonkeyPatch.context() as mp:  # the progress cards redraw every 2 s: no MP4 is read for them

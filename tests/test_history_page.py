@@ -17,6 +17,7 @@ from lib.history.transfer import export_csv
 from lib.kie.client import KieClient
 from lib.kie.errors import FIXES
 from lib.sandbox.server import start_sandbox
+from lib.storage.files import FileMedia
 from lib.tasks.submit import submit_payload
 from tests.conftest import shown_text
 
@@ -332,8 +333,8 @@ def test_save_video_locally_uses_a_fresh_link(data: Path) -> None:
     at.button(key="history_archive").click().run()
     assert not at.exception, at.exception
     assert "Video saved in the data folder." in texts(at.success)
-    saved = Path(led.get(task_id).local_video)
-    assert saved.is_file() and saved.read_bytes()[4:8] == b"ftyp"
+    saved = FileMedia(data).video(task_id)
+    assert saved is not None and saved.read_bytes()[4:8] == b"ftyp"
     assert not [b for b in at.button if b.key == "history_archive"] and len(at.get("video")) == 1
 
 
@@ -350,7 +351,7 @@ def test_stale_task_check_now_resumes_and_archives(data: Path) -> None:
         assert not at.exception, at.exception
     done = led.get(task_id)
     assert done.state == "succeeded" and not done.stale
-    assert Path(done.local_video).is_file() and Path(done.local_video).parent == data.resolve() / "videos"
+    assert FileMedia(data).video(task_id).parent == data.resolve() / "videos"
     at.run()
     assert len(at.get("video")) == 1 and "✅ succeeded" in at.subheader[0].value
 
@@ -397,6 +398,6 @@ def test_live_mode_on_a_local_gateway_saves_videos_like_the_follower_does(data: 
         at.button(key="history_archive").click().run()
         assert not at.exception, at.exception
         assert "Video saved in the data folder." in texts(at.success), texts(at.error)
-        assert Path(led.get(task_id).local_video).is_file()
+        assert FileMedia(data).video(task_id) is not None
     finally:
         sandbox.stop()

@@ -11,6 +11,7 @@ import pytest
 from lib.history import view as hv
 from lib.history.row import HistoryRow
 from lib.kie.errors import FIXES
+from lib.storage.files import FileMedia
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -204,19 +205,16 @@ def test_missing_elements_reads_the_payload_too() -> None:
     assert hv.missing_elements(row, []) == ["heron"]
 
 
-def test_local_video_path(tmp_path: Path) -> None:
+def test_archived_videos_are_found_by_task_id_never_by_the_rows_path(tmp_path: Path) -> None:
     videos = tmp_path / "videos"
     videos.mkdir()
-    (videos / "t1.mp4").write_bytes(b"mp4")
     found = (videos / f"{ROWS[0].task_id}.mp4").resolve()
     found.write_bytes(b"mp4")
-    assert hv.local_video_path(replace(ROWS[0], local_video=str(found)), tmp_path) == found
-    moved = replace(ROWS[0], local_video="/elsewhere/videos/t1.mp4")  # data folder moved: found by its task id
-    assert hv.local_video_path(moved, tmp_path) == found
-    hostile = replace(ROWS[1], local_video="/etc/passwd")  # a row never names the file to play
-    assert hv.local_video_path(hostile, tmp_path) is None
-    found.unlink()
-    assert hv.local_video_path(ROWS[0], tmp_path) is None
+    media = FileMedia(tmp_path)
+    assert media.video(replace(ROWS[0], local_video="/elsewhere/videos/t1.mp4").task_id) == found
+    assert media.video(replace(ROWS[1], local_video="/etc/passwd").task_id) is None  # a row never names the file
+    assert media.delete_video(ROWS[0].task_id) and not found.exists()
+    assert media.video(ROWS[0].task_id) is None and not media.delete_video(ROWS[0].task_id)
 
 
 @pytest.mark.parametrize(("row", "checkable"), [

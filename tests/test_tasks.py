@@ -8,6 +8,7 @@ import requests
 from lib.history.ledger import Ledger
 from lib.kie.client import KieClient
 from lib.kie.errors import KieApiError, KieConnectionError, ValidationError
+from lib.storage.files import FileMedia
 from lib.tasks.follow import refresh_task
 from lib.tasks.submit import RateLimiter, SubmitGuard, new_batch_id, submit_payload
 from tests.conftest import follow_to_end
@@ -58,7 +59,7 @@ def test_refresh_follows_to_success_and_archives_the_video(client, ledger, sandb
     row, states = follow_to_end(client, ledger, row, tmp_path)
     assert states[-1] == "succeeded" and "running" in states
     assert row.local_video and (tmp_path / "videos").exists()
-    with open(row.local_video, "rb") as fh:
+    with open(FileMedia(tmp_path).video(row.task_id), "rb") as fh:
         assert fh.read(12)[4:8] == b"ftyp"
     assert row.result_url.endswith(".mp4") and row.credits_consumed == 42
 
@@ -66,7 +67,7 @@ def test_refresh_follows_to_success_and_archives_the_video(client, ledger, sandb
 def test_refresh_records_failure_reason(client, ledger, sandbox, tmp_path) -> None:
     sandbox.backend.configure(fail_next_task=1)
     row = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b").row
-    row, _ = refresh_task(client, ledger, row, data_dir=tmp_path, allow_private=True)
+    row, _ = refresh_task(client, ledger, FileMedia(tmp_path), row, allow_private=True)
     assert row.state == "failed" and row.fail_code == "501" and row.fail_msg
 
 
@@ -74,7 +75,7 @@ def test_query_error_keeps_the_task_unfinished(ledger, sandbox, tmp_path) -> Non
     good = KieClient("k", sandbox.base_url, sandbox.base_url)
     row = submit_payload(good, ledger, PAYLOAD, origin="sandbox", batch_id="b").row
     dead = KieClient("k", "http://127.0.0.1:9", "http://127.0.0.1:9", timeout=(0.5, 0.5))
-    row2, err = refresh_task(dead, ledger, row, data_dir=tmp_path, allow_private=True)
+    row2, err = refresh_task(dead, ledger, FileMedia(tmp_path), row, allow_private=True)
     assert err is not None and row2.state == "queued" and row2.last_checked_at is not None
 
 

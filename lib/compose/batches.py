@@ -6,14 +6,14 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from lib.history.row import HistoryRow
 from lib.kie.errors import ValidationError, advice_for_failure
 from lib.kling import rules
 from lib.kling.job import Job, referenced_names
 from lib.kling.validation import Problem
-from lib.trust.paths import existing_video
+from lib.storage.base import MediaStore
 from lib.trust.urls import playable_url
 
 log = logging.getLogger(__name__)
@@ -179,10 +179,10 @@ def followed_rows(ledger: Any, task_ids: Iterable[str]) -> list[Any]:
     return sorted(rows, key=lambda r: r.created_at, reverse=True)
 
 
-def video_source(row: Any, data_dir: Path) -> str | None:
+def video_source(row: HistoryRow, media: MediaStore) -> str | None:
     """Where to play a finished task from: the app's own archived copy (found by task id) when present, else
     KIE's result URL when its host is one of KIE's media hosts; never a path or URL a row names by itself."""
-    video = existing_video(data_dir, row.task_id)
+    video = media.video(row.task_id)
     if video is not None:
         return str(video)
     return playable_url(row.result_url)

@@ -103,6 +103,10 @@ class Ledger:
             return FileSignature(0, 0, 0)
         return FileSignature(st.st_mtime_ns, st.st_size, st.st_ino)
 
+    def version(self) -> tuple[int, ...]:
+        """(mtime_ns, size, inode) of the file: changes with every write (the LedgerStore cache key)."""
+        return tuple(self.mtime_signature())
+
     def rows(self) -> list[HistoryRow]:
         """Every readable row, oldest first (unreadable lines are kept in the file and listed by unreadable())."""
         if not self.path.exists():

@@ -7,13 +7,11 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from lib.history.row import STATES, HistoryRow
 from lib.kie.errors import advice_for_failure
-from lib.trust.paths import existing_video
 from lib.trust.urls import link_target
 
 if TYPE_CHECKING:
@@ -303,12 +301,6 @@ def missing_elements(row: HistoryRow, library_names: Iterable[str]) -> list[str]
     """Elements the run used that are no longer in the library (names compare ignoring case)."""
     known = {name.lower() for name in library_names}
     return [name for name in payload_element_names(row) if name.lower() not in known]
-
-
-def local_video_path(row: HistoryRow, data_dir: Path) -> Path | None:
-    """The video the app archived for this run, found by its task id inside the data folder (never by a path
-    a row or an import names)."""
-    return existing_video(data_dir, row.task_id)
 
 
 def is_checkable(row: HistoryRow) -> bool:

@@ -1,20 +1,71 @@
-"""Following tasks: one query per due task, the ledger updated, the result archived (plain Python, no Streamlit)."""
+"""Following tasks: which are due, one query per due task, the ledger updated, the result archived.
+
+Plain Python (no Streamlit): the sidebar fragment (lib.ui.follower) calls `follow_tick` today; a server-side
+follower can call the same functions.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from lib.common.clock import utc_now
+from lib.history.row import HistoryRow
 from lib.kie.client import KieClient
-from lib.kie.errors import (
-    KieError,
-)
+from lib.kie.errors import KieError
 from lib.kie.models import TaskRecord, TaskState
+from lib.kie.schedule import DEFAULT_DEADLINE_S, is_due, is_stale
+from lib.storage.base import LedgerStore, MediaStore
+from lib.tasks.archive import ArchiveError, archive_result
+from lib.trust.fetch import Allowance
 
 log = logging.getLogger(__name__)
+
+MAX_PER_TICK = 20
+
+
+def is_followable(row: HistoryRow, origin: str) -> bool:
+    """An unfinished task of this mode that the app itself created: imported runs are history, never work
+    (only an explicit Check now queries them), and an unknown createTask outcome has no id to query."""
+    return (not row.finished and row.origin == origin and row.imported_at is None
+            and not str(row.task_id).startswith("unknown-"))
+
+
+def due_rows(rows: Iterable[HistoryRow], origin: str, now: float | None = None,
+             limit: int = MAX_PER_TICK) -> list[HistoryRow]:
+    """The followable rows whose next check is due on KIE's polling schedule (at most `limit`)."""
+    now = time.time() if now is None else now
+    due = []
+    for row in rows:
+        last = row.last_checked_at.timestamp() if row.last_checked_at else None
+        if is_followable(row, origin) and is_due(row.created_at.timestamp(), last, now):
+            due.append(row)
+            if len(due) >= limit:
+                break
+    return due
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What one follow tick did: how many tasks finished, and each failure with its task id."""
+
+    finished: int
+    errors: tuple[tuple[str, KieError], ...]
+
+
+def follow_tick(client: KieClient, ledger: LedgerStore, media: MediaStore, rows: Iterable[HistoryRow], *,
+                origin: str, allow_private: Allowance) -> TickResult:
+    """Query every due row once and record what changed."""
+    finished, errors = 0, []
+    for row in due_rows(rows, origin):
+        new, err = refresh_task(client, ledger, media, row, allow_private=allow_private)
+        if err:
+            errors.append((row.task_id, err))
+        finished += new.finished
+    return TickResult(finished, tuple(errors))
 
 
 def _fields_from_record(record: TaskRecord) -> dict[str, Any]:
@@ -29,11 +80,9 @@ def _fields_from_record(record: TaskRecord) -> dict[str, Any]:
     return fields
 
 
-def refresh_task(client: KieClient, ledger: Any, row: Any, *, data_dir: Path, allow_private: bool,
-                 deadline_s: float | None = None) -> tuple[Any, KieError | None]:
+def refresh_task(client: KieClient, ledger: LedgerStore, media: MediaStore, row: HistoryRow, *,
+                 allow_private: Allowance, deadline_s: float | None = None) -> tuple[HistoryRow, KieError | None]:
     """Query one task once, record what changed, and archive its video on success."""
-    from lib.kie.schedule import DEFAULT_DEADLINE_S, is_stale
-
     if str(row.task_id).startswith("unknown-"):
         return row, None
     stale = is_stale(row.created_at.timestamp(), time.time(), deadline_s or DEFAULT_DEADLINE_S)
@@ -42,21 +91,21 @@ def refresh_task(client: KieClient, ledger: Any, row: Any, *, data_dir: Path, al
     except KieError as exc:
         return ledger.update(row.task_id, last_checked_at=utc_now(), stale=stale), exc
     row = ledger.update(row.task_id, **_fields_from_record(record), stale=stale and not record.state.finished)
-    if record.state is TaskState.SUCCEEDED and not row.local_video and record.result_urls:
-        return archive_row(ledger, row, record.result_urls, data_dir=data_dir, allow_private=allow_private)
+    if record.state is TaskState.SUCCEEDED and media.video(row.task_id) is None and record.result_urls:
+        return archive_row(ledger, media, row, record.result_urls, allow_private=allow_private)
     return row, None
 
 
-def archive_row(ledger: Any, row: Any, result_urls: tuple[str, ...], *, data_dir: Path,
-                allow_private: bool) -> tuple[Any, KieError | None]:
-    """Download the result into the data folder so the history never depends on KIE's expiring links."""
-    from lib.tasks.archive import ArchiveError, archive_result
-
+def archive_row(ledger: LedgerStore, media: MediaStore, row: HistoryRow, result_urls: tuple[str, ...], *,
+                allow_private: Allowance) -> tuple[HistoryRow, KieError | None]:
+    """Download the result into the app's media store so the history never depends on KIE's expiring links."""
     try:
-        path = archive_result(result_urls[0], data_dir / "videos", row.task_id, allowed_urls=result_urls,
+        path = archive_result(result_urls[0], media.staging_dir(), row.task_id, allowed_urls=result_urls,
                               allow_private=allow_private)
+        media.put_video(row.task_id, path)
     except ArchiveError as exc:
         log.warning("archive of %s failed: %s", row.task_id, exc)
         return row, KieError(f"The video could not be saved locally: {exc}",
                              "It still plays from KIE's link for now; History retries the download.")
-    return ledger.update(row.task_id, local_video=str(path), updated_at=utc_now()), None
+    # local_video records that (and where) the app archived it; it is never read back as a path
+    return ledger.update(row.task_id, local_video=f"videos/{path.name}", updated_at=utc_now()), None

@@ -11,8 +11,12 @@ from typing import Any
 import streamlit as st
 
 from lib.common.settings import Settings
+from lib.history.row import UNFINISHED_STATES, HistoryRow, visible_to
 from lib.kie.client import KieClient
 from lib.kie.errors import KieError
+from lib.sandbox.server import SandboxServer
+from lib.storage.base import LedgerStore, LibraryStore, Storage
+from lib.storage.files import open_file_storage
 
 log = logging.getLogger(__name__)
 
@@ -20,11 +24,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AppContext:
-    """What every page needs: settings, this session's client, and the sandbox when in sandbox mode."""
+    """What every page needs: settings, this session's client, where data is kept, and the sandbox (sandbox mode)."""
 
     settings: Settings
     client: KieClient
-    sandbox: Any | None
+    sandbox: SandboxServer | None
+    storage: Storage
 
     @property
     def origin(self) -> str:
@@ -111,32 +116,34 @@ def current_balance(ctx: AppContext) -> Decimal | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _ledger_for(data_dir: str) -> Any:
-    from lib.history.ledger import Ledger
+def storage_for(data_dir: str) -> Storage:
+    """The storage of one data folder, shared by every session (it holds no key; files are locked)."""
+    return open_file_storage(data_dir)
 
-    return Ledger.in_dir(data_dir)
 
-
-def get_ledger(ctx: AppContext) -> Any:
-    """The history ledger of this data folder (shared: it holds no key and locks its file)."""
-    return _ledger_for(str(ctx.settings.data_dir.resolve()))
+def get_ledger(ctx: AppContext) -> LedgerStore:
+    """The history ledger (shared)."""
+    return ctx.storage.ledger
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _ledger_view(data_dir: str, signature: tuple, account: str) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
-    """(unfinished rows, 20 newest rows) one account may see, for one version of the ledger file: reruns on an
-    unchanged file neither walk nor sort 10,000 rows. Rows are frozen, so sharing them is safe."""
-    from lib.history.row import UNFINISHED_STATES, visible_to
-
-    rows = [r for r in _ledger_for(data_dir).rows() if visible_to(r, account)]
+def _ledger_view(data_dir: str, version: tuple[int, ...], account: str) -> tuple[tuple[HistoryRow, ...],
+                                                                                  tuple[HistoryRow, ...]]:
+    """(unfinished rows, 20 newest rows) one account may see, for one version of the ledger: reruns on an
+    unchanged ledger neither walk nor sort 10,000 rows. Rows are frozen, so sharing them is safe."""
+    rows = [r for r in storage_for(data_dir).ledger.rows() if visible_to(r, account)]
     unfinished = tuple(r for r in rows if r.state in UNFINISHED_STATES)
     return unfinished, tuple(sorted(rows, key=lambda r: r.created_at, reverse=True)[:20])
 
 
-def unfinished_rows(ctx: AppContext) -> tuple[Any, ...]:
-    """Unfinished rows (queued, running, unknown) of every origin, memoised on the ledger file's signature."""
-    return _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()),
-                        ctx.account)[0]
+def ledger_view(ctx: AppContext) -> tuple[tuple[HistoryRow, ...], tuple[HistoryRow, ...]]:
+    """(unfinished rows, 20 newest rows) this session may see, memoised on the ledger's version."""
+    return _ledger_view(str(ctx.settings.data_dir.resolve()), ctx.storage.ledger.version(), ctx.account)
+
+
+def unfinished_rows(ctx: AppContext) -> tuple[HistoryRow, ...]:
+    """Unfinished rows (queued, running, unknown) of every origin, memoised on the ledger's version."""
+    return ledger_view(ctx)[0]
 
 
 def service_now(ctx: AppContext) -> Any:
@@ -148,16 +155,9 @@ def service_now(ctx: AppContext) -> Any:
     return datetime.now(UTC)
 
 
-@st.cache_resource(show_spinner=False)
-def _library_for(data_dir: str) -> Any:
-    from lib.elements.library import ElementLibrary
-
-    return ElementLibrary(data_dir)
-
-
-def get_library(ctx: AppContext) -> Any:
-    """The element library of this data folder (shared: no key in it; it re-reads its file only on change)."""
-    return _library_for(str(ctx.settings.data_dir.resolve()))
+def get_library(ctx: AppContext) -> LibraryStore:
+    """The element library (shared: no key in it; it re-reads its file only on change)."""
+    return ctx.storage.library
 
 
 def get_uploader(ctx: AppContext) -> Any:

@@ -13,10 +13,10 @@ from lib.trust.text import md, md_line
 from lib.ui.context import (
     AppContext,
     _client_for,
-    _ledger_view,
-    get_ledger,
     get_sandbox,
+    ledger_view,
     read_secrets,
+    storage_for,
 )
 from lib.ui.follower import follow_unfinished
 from lib.ui.sidebar import _sidebar
@@ -39,7 +39,8 @@ def setup_page(title: str, icon: str = "🎬") -> AppContext:
     settings = load_settings(read_secrets(), st.session_state.get("settings_api_key"))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sandbox = get_sandbox(settings) if settings.sandbox else None
-    ctx = AppContext(settings, _client_for(settings, sandbox), sandbox)
+    storage = storage_for(str(settings.data_dir.resolve()))
+    ctx = AppContext(settings, _client_for(settings, sandbox), sandbox, storage)
     _sidebar(ctx)
     follow_unfinished(ctx)
     return ctx
@@ -48,8 +49,7 @@ def setup_page(title: str, icon: str = "🎬") -> AppContext:
 def recent_activity(ctx: AppContext, limit: int = 5) -> None:
     """The last few jobs from the history ledger, or a hint when there are none."""
     try:
-        rows = _ledger_view(str(ctx.settings.data_dir.resolve()), tuple(get_ledger(ctx).mtime_signature()),
-                            ctx.account)[1]
+        rows = ledger_view(ctx)[1]
     except Exception as exc:  # a broken ledger must not break the home page
         st.warning(f"History could not be read: {md(exc)}")
         return

@@ -6,7 +6,6 @@ import io
 import json
 import shlex
 import time
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -97,7 +96,8 @@ def test_three_shot_job_with_element(app_server, page) -> None:
 
 def test_batch_of_four_variants_all_complete(app_server, page) -> None:
     from lib.history.ledger import Ledger
-
+    from lib.history.ledger import Ledger
+    from lib.storage.files import FileMedia
     page.goto(f"{app_server.url}/Compose")
     wait_for_app(page)
     commit(page, page.get_by_label("Prompt", exact=True), "a paper boat drifts down a rainy street")
@@ -112,4 +112,4 @@ def test_batch_of_four_variants_all_complete(app_server, page) -> None:
     screenshot(page, "compose-batch-done")
     rows = Ledger.in_dir(app_server.data_dir).rows()
     assert len(rows) == 4 and len({r.batch_id for r in rows}) == 1
-    assert all(Path(r.local_video).is_file() or r.result_url for r in rows)
+    assert all(FileMedia(app_server.data_dir).video(r.task_id) or r.result_url for r in rows)

@@ -9,6 +9,7 @@ import pytest
 from lib.history.ledger import Ledger
 from lib.kie.client import KieClient
 from lib.sandbox.server import start_sandbox
+from lib.storage.files import FileMedia
 from lib.tasks.follow import refresh_task
 from lib.tasks.submit import submit_payload
 from tests.conftest import screenshot, wait_for_app
@@ -95,8 +96,8 @@ def test_task_resumes_after_restart_and_plays_from_the_archive(app_server_factor
     src = page.locator('[data-testid="stMain"] video').first.get_attribute("src") or ""
     assert "/media/" in src and src.endswith(".mp4"), src  # served by Streamlit from the local file
     done = ledger.get(task_id)
-    video = Path(done.local_video)
-    assert done.state == "succeeded" and video.is_file() and video.parent == (data / "videos").resolve()
+    video = FileMedia(data).video(task_id)
+    assert done.state == "succeeded" and video is not None and video.parent == (data / "videos").resolve()
     assert video.read_bytes()[4:8] == b"ftyp"
     assert not page.locator('[data-testid="stException"]').count()
     screenshot(page, "history-done")
@@ -114,7 +115,7 @@ def test_history_table_and_compare_render(app_server_factory, page, tmp_path: Pa
         for mode in ("std", "pro"):
             body = {**PAYLOAD, "input": {**PAYLOAD["input"], "mode": mode}}
             ids.append(submit_payload(client, ledger, body, origin="sandbox", batch_id="b-cmp").row.task_id)
-        _, err = refresh_task(client, ledger, ledger.get(ids[0]), data_dir=data, allow_private=True)
+        _, err = refresh_task(client, ledger, FileMedia(data), ledger.get(ids[0]), allow_private=True)
         assert err is None and ledger.get(ids[0]).local_video  # done and archived
         ledger.update(ids[1], state="failed", fail_code="501", fail_msg="sandbox says no", credits_consumed=0.0)
     finally:

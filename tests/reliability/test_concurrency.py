@@ -17,6 +17,7 @@ import pytest
 from lib.history.csvfile import split_torn_tail
 from lib.history.ledger import Ledger
 from lib.history.row import HistoryRow
+from lib.storage.files import FileMedia
 from tests.conftest import ROOT, free_port, wait_for_app
 from tests.reliability.conftest import PAYLOAD
 
@@ -132,7 +133,7 @@ def test_two_browser_sessions_follow_the_same_tasks_without_duplicates(app_serve
         all_rows = Ledger.in_dir(data).rows()
         assert sorted(r.task_id for r in all_rows) == sorted(ids)  # none lost, none doubled
         for row in rows:
-            assert Path(row.local_video).read_bytes()[4:8] == b"ftyp"
+            assert FileMedia(data).video(row.task_id).read_bytes()[4:8] == b"ftyp"
         assert not list((data / "videos").glob("*.part"))
     finally:
         first[0].close()
@@ -159,7 +160,7 @@ def test_app_killed_mid_generation_resumes_every_task_after_restart(app_server_f
         rows = _wait_all_succeeded(data, ids)
         assert [r.state for r in rows] == ["succeeded"] * 3, [(r.task_id, r.state) for r in rows]
         assert sorted(r.task_id for r in Ledger.in_dir(data).rows()) == sorted(ids)
-        assert all(Path(r.local_video).read_bytes()[4:8] == b"ftyp" for r in rows)
+        assert all(FileMedia(data).video(r.task_id).read_bytes()[4:8] == b"ftyp" for r in rows)
         state = json.loads((data / "sandbox" / "sandbox_state.json").read_text())
         assert len(state["tasks"]) == 3 and not (data / "sandbox" / "sandbox_state.corrupt").exists()
     finally:

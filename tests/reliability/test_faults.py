@@ -24,6 +24,7 @@ from lib.kie.errors import (
     KieTimeoutError,
 )
 from lib.kie.uploads import upload_file
+from lib.storage.files import FileMedia
 from lib.tasks.follow import refresh_task
 from lib.tasks.submit import submit_payload
 from tests.reliability.conftest import PAYLOAD, closed_port, png_bytes
@@ -123,7 +124,7 @@ def _run(fault: Fault, client: KieClient, ledger: Ledger, tmp_path) -> KieError 
         return None
     sub = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b-fault")
     if fault.op == "refresh" and sub.row is not None:
-        row, err = refresh_task(client, ledger, sub.row, data_dir=tmp_path, allow_private=True)
+        row, err = refresh_task(client, ledger, FileMedia(tmp_path), sub.row, allow_private=True)
         assert err is None, err
         return KieTaskFailed(row.task_id, row.fail_code, row.fail_msg) if row.state == "failed" else None
     return sub.error

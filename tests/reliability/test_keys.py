@@ -14,6 +14,7 @@ from lib.history.transfer import export_csv, recipe_json
 from lib.kie.client import KieClient
 from lib.kie.uploads import upload_file
 from lib.sandbox.server import start_sandbox
+from lib.storage.files import FileMedia
 from lib.tasks.follow import refresh_task
 from lib.tasks.submit import submit_payload
 from tests.conftest import wait_for_app
@@ -53,7 +54,7 @@ def run_live_session(kie, data: Path) -> list[str]:
     ledger = Ledger.in_dir(data)
     sub = submit_payload(client, ledger, body, origin="live", batch_id="b-live")
     assert sub.error is None, sub.error
-    row, err = refresh_task(client, ledger, sub.row, data_dir=data, allow_private=True)
+    row, err = refresh_task(client, ledger, FileMedia(data), sub.row, allow_private=True)
     assert err is None and row.state == "succeeded" and row.local_video
     refused = KieClient("sk-wrong-000", kie.base_url, kie.base_url)
     with pytest.raises(Exception) as wrong:
