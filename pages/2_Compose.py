@@ -1,9 +1,13 @@
-"""Compose: build a Kling 3.0 job with live checks, preview and price it, submit variants, follow them."""
+"""Compose: build a Kling 3.0 job with live checks, preview and price it, submit variants, follow them.
+
+The page draws; lib.compose.evaluate decides (one ComposeView per rerun).
+"""
 
 from __future__ import annotations
 
 import copy
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -19,24 +23,23 @@ from lib.compose.batches import (
     needs_confirmation,
     submit_label,
     submit_variants,
-    variant_jobs,
     video_source,
 )
+from lib.compose.evaluate import ComposeView, evaluate
 from lib.compose.snippets import curl_command, python_snippet
-from lib.elements.library import ElementLibrary
-from lib.history.view import details_link
+from lib.elements.model import Element
+from lib.history.row import HistoryRow
+from lib.history.view import details_link, state_icon
 from lib.kling import rules
-from lib.kling.job import build_payload, job_from_payload, prompt_budget_length, referenced_names
+from lib.kling.job import job_from_payload, prompt_budget_length
 from lib.kling.pricing import RESOLUTIONS, format_cost
-from lib.kling.validation import validate_payload
 from lib.tasks.submit import SubmitGuard
 from lib.trust.paths import safe_id
 from lib.trust.text import md, md_line
 from lib.trust.urls import link_target
 from lib.ui.context import (
+    AppContext,
     current_balance,
-    get_ledger,
-    get_library,
     get_rate_limiter,
     get_uploader,
     refresh_balance,
@@ -45,31 +48,23 @@ from lib.ui.context import (
 from lib.ui.page import setup_page
 
 PREVIEW_PX = 420
-
-ctx = setup_page("Compose", "✍️")
 S = st.session_state
-for _key, _value in cp.FORM_DEFAULTS.items():
-    S.setdefault(_key, copy.deepcopy(_value))
-for _key, _value in {"compose_followed": [], "compose_fork": None, "compose_pending_insert": [],
-                     "compose_fork_missing": [], "compose_fork_from": None, "compose_last_result": None,
-                     "compose_dry_run": None}.items():
-    S.setdefault(_key, _value)
-S.setdefault("compose_guard", SubmitGuard())
-S.setdefault("compose_click_token", secrets.token_hex(8))
+PAGE_DEFAULTS: dict[str, Any] = {
+    "compose_followed": [], "compose_fork": None, "compose_pending_insert": [], "compose_fork_missing": [],
+    "compose_fork_from": None, "compose_last_result": None, "compose_dry_run": None,
+}
 
 
-@st.cache_data(ttl=300, max_entries=8, show_spinner=False)
-def _library_list(data_dir: str, stamp: int) -> list[Any]:
-    """The element library, re-read only when library.json changes."""
-    return ElementLibrary(data_dir).list()
+# ---------------------------------------------------------------- session state and widget binding
+
+def _init_state() -> None:
+    for key, value in {**cp.FORM_DEFAULTS, **PAGE_DEFAULTS}.items():
+        S.setdefault(key, copy.deepcopy(value))
+    S.setdefault("compose_guard", SubmitGuard())
+    S.setdefault("compose_click_token", secrets.token_hex(8))
 
 
-def library_elements() -> list[Any]:
-    path = get_library(ctx).path
-    return _library_list(str(ctx.settings.data_dir), path.stat().st_mtime_ns if path.exists() else 0)
-
-
-def _edit(action: Any, *args: Any) -> None:
+def _edit(action: Callable[..., Any], *args: Any) -> None:
     """Apply a lib.compose.form form edit to the plain session-state keys."""
     form = cp.form_of(S)
     action(form, *args)
@@ -82,7 +77,7 @@ def _sync(widget_key: str, key: str) -> None:
         _edit(cp.set_multi, S[key])
 
 
-def bound(widget: Any, label: str, key: str, **kwargs: Any) -> Any:
+def bound(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> Any:
     """A widget whose value lives in the plain key `key` (widget keys are dropped when the page is left)."""
     widget_key = "compose_w_" + key.removeprefix("compose_")
     S[widget_key] = S[key]
@@ -95,7 +90,7 @@ def _sync_shot(shot_id: str, part: str) -> None:
             shot[part] = S[f"compose_w_shot_{shot_id}_{part}"]
 
 
-def _take_frame(which: str) -> None:
+def _take_frame(ctx: AppContext, which: str) -> None:
     """Check and upload a chosen frame file once (same content is not uploaded again)."""
     file = S.get(f"compose_w_{which}_file")
     if file is None:
@@ -107,140 +102,127 @@ def _take_frame(which: str) -> None:
         S[f"compose_{which}_upload"] = cp.upload_frame(get_uploader(ctx), file.name, data).to_state()
 
 
-def show(field: str) -> None:
+def show(view: ComposeView, where: str) -> None:
     """The live problems of one field, right under it (none on a form nobody has touched yet)."""
-    if untouched:
+    if not S.get("compose_touched"):
         return
-    for problem in by_field.get(field, []):
-        (st.error if problem.level == rules.ERROR else st.warning)(md(problem.message), icon="⛔" if
-                                                                   problem.level == rules.ERROR else "⚠️")
+    for problem in view.problems_of(where):
+        error = problem.level == rules.ERROR
+        (st.error if error else st.warning)(md(problem.message), icon="⛔" if error else "⚠️")
 
 
-# ---- hand-offs from other pages: History's Fork and Elements' "Use in Compose"
-if S["compose_fork"]:
-    fork, S["compose_fork"] = S["compose_fork"], None
-    try:
-        names_now = [e.name for e in library_elements()]
-        filled, missing = cp.form_from_job(job_from_payload(fork.get("payload")), names_now)
-        S.update(filled)
-        S["compose_fork_missing"], S["compose_fork_from"] = missing, fork.get("task_id")
-    except ValueError as exc:
-        st.error(f"Could not open that run for forking: {md(exc)}")
-if S["compose_pending_insert"]:
-    for _name in S["compose_pending_insert"]:
-        _edit(cp.insert_reference, _name)
+# ---------------------------------------------------------------- hand-offs from other pages
+
+def _take_handoffs(elements: list[Element]) -> None:
+    """History's Fork and Elements' "Use in Compose" fill the form."""
+    if S["compose_fork"]:
+        fork, S["compose_fork"] = S["compose_fork"], None
+        try:
+            filled, missing = cp.form_from_job(job_from_payload(fork.get("payload")), [e.name for e in elements])
+            S.update(filled)
+            S["compose_fork_missing"], S["compose_fork_from"] = missing, fork.get("task_id")
+        except ValueError as exc:
+            st.error(f"Could not open that run for forking: {md(exc)}")
+    for name in S["compose_pending_insert"]:
+        _edit(cp.insert_reference, name)
     S["compose_pending_insert"] = []
 
-# ---- everything below is computed from the plain keys, so problems can be drawn next to each field
-form = cp.form_of(S)
-S["compose_touched"] = S.get("compose_touched", False) or not cp.is_untouched(form)
-untouched = not S["compose_touched"]  # once something was typed, clearing it again shows what is missing
-elements = library_elements()
-element_names = [e.name for e in elements]
-used_names = cp.form_elements(form)
-specs, pending_uploads = cp.preview_specs(e for e in elements if e.name in used_names)
-job = cp.job_from_form(form, specs)
-payload = build_payload(job)
-problems = cp.form_problems(form, element_names) + validate_payload(payload)
-by_field = cp.problems_by_field(problems, job.multi_shots)
-variant_error = ""
-try:
-    variants = variant_jobs(job, takes=int(form["compose_takes"]), modes=form["compose_grid_modes"],
-                               sounds=form["compose_grid_sounds"],
-                               prompts=form["compose_prompt_variants"].splitlines())
-except ValueError as exc:
-    variants, variant_error = [], str(exc)
-payloads = [build_payload(v.job) for v in variants]
-for variant, body in zip(variants[1:], payloads[1:], strict=True):
-    for problem in validate_payload(body):
-        if problem.level == rules.ERROR and problem not in problems:
-            by_field.setdefault("variants", []).append(
-                type(problem)(problem.path, f"{variant.label}: {problem.message}", problem.level))
-errors = [p for p in problems if p.level == rules.ERROR] + by_field.get("variants", [])
-credits = batch_cost(payloads) if variants else None
-balance = current_balance(ctx)
 
-st.title("✍️ Compose")
-st.caption("Describe the video, check it, see the exact request and its cost, then submit. Nothing is sent "
-           "until you press Submit; the form is kept when you switch pages.")
-if S["compose_fork_from"]:
-    st.info(f"Forked from task {md_line(S['compose_fork_from'])}: every field the form shows is filled from that "
-            "run. A callback URL is never carried over: set your own under Advanced if you need one.", icon="🍴")
-for _name in S["compose_fork_missing"]:
-    st.warning(f"Element **@{md_line(_name)}** from the forked run no longer exists in the library: recreate it on "
-               "the Elements page or remove the reference.", icon="🧩")
+def _header() -> None:
+    st.title("✍️ Compose")
+    st.caption("Describe the video, check it, see the exact request and its cost, then submit. Nothing is sent "
+               "until you press Submit; the form is kept when you switch pages.")
+    if S["compose_fork_from"]:
+        st.info(f"Forked from task {md_line(S['compose_fork_from'])}: every field the form shows is filled from "
+                "that run. A callback URL is never carried over: set your own under Advanced if you need one.",
+                icon="🍴")
+    for name in S["compose_fork_missing"]:
+        st.warning(f"Element **@{md_line(name)}** from the forked run no longer exists in the library: recreate it "
+                   "on the Elements page or remove the reference.", icon="🧩")
 
-with st.expander("Drafts — save this form or reopen one", expanded=False):
+
+def _drafts(ctx: AppContext) -> None:
     store = ctx.storage.drafts
-    c1, c2 = st.columns(2)
-    with c1:
-        draft_name = st.text_input("Draft name", key="compose_w_draft_name", placeholder="e.g. beach run v2")
-        if st.button("Save draft", key="compose_save_draft"):
-            try:
-                st.success(f"Saved draft '{md_line(store.save(draft_name, cp.form_of(S)))}'.")
-            except ValueError as exc:
-                st.error(md(exc))
-    with c2:
-        names = store.names()
-        chosen = st.selectbox("Saved drafts", names, key="compose_w_draft_pick", index=None,
-                              placeholder="no drafts yet" if not names else "choose a draft")
-        d1, d2 = st.columns(2)
-        if d1.button("Open draft", key="compose_open_draft", disabled=not chosen):
-            S.update(store.load(chosen))
-            S["compose_fork_missing"], S["compose_fork_from"] = [], None
-            st.rerun()
-        if d2.button("Delete draft", key="compose_delete_draft", disabled=not chosen):
-            store.delete(chosen)
-            st.rerun()
+    with st.expander("Drafts — save this form or reopen one", expanded=False):
+        c1, c2 = st.columns(2)
+        with c1:
+            draft_name = st.text_input("Draft name", key="compose_w_draft_name", placeholder="e.g. beach run v2")
+            if st.button("Save draft", key="compose_save_draft"):
+                try:
+                    st.success(f"Saved draft '{md_line(store.save(draft_name, cp.form_of(S)))}'.")
+                except ValueError as exc:
+                    st.error(md(exc))
+        with c2:
+            names = store.names()
+            chosen = st.selectbox("Saved drafts", names, key="compose_w_draft_pick", index=None,
+                                  placeholder="no drafts yet" if not names else "choose a draft")
+            d1, d2 = st.columns(2)
+            if d1.button("Open draft", key="compose_open_draft", disabled=not chosen):
+                S.update(store.load(chosen))
+                S["compose_fork_missing"], S["compose_fork_from"] = [], None
+                st.rerun()
+            if d2.button("Delete draft", key="compose_delete_draft", disabled=not chosen):
+                store.delete(chosen)
+                st.rerun()
 
-show("general")
-left, right = st.columns([3, 2], gap="large")
-with left:
-    bound(st.toggle, "Multi-shot (up to 5 shots)", "compose_multi",
-          help="Several shots with their own prompt and length, rendered as one video.")
-    if elements:
-        st.caption("Insert an element into the " + ("shot chosen below" if form["compose_multi"] else "prompt") + ":")
-        chip_cols = st.columns(min(len(elements), 6))
-        for i, element in enumerate(elements):
-            chip_cols[i % len(chip_cols)].button(f"@{element.name}", key=f"compose_chip_{element.name}",
-                                                 help=element.description, on_click=_edit,
-                                                 args=(cp.insert_reference, element.name))
-    else:
+
+# ---------------------------------------------------------------- the form (left column)
+
+def _chips(view: ComposeView) -> None:
+    if not view.elements:
         st.caption("No elements yet: create reusable characters and objects on the Elements page.")
-    if not form["compose_multi"]:
-        bound(st.text_area, "Prompt", "compose_prompt", height=140,
-              placeholder="A corgi runs along a beach at sunset, camera tracking low. Use @name for elements.")
-        st.caption(f"{prompt_budget_length(form['compose_prompt']):,} / {rules.PROMPT_MAX_CHARS:,} characters "
-                   f"(each @element counts as {rules.ELEMENT_REFERENCE_CHARS})")
-        show("prompt")
-    else:
-        shots = form["compose_shots"]
-        if elements and shots:
-            S["compose_active_shot"] = min(S["compose_active_shot"], len(shots) - 1)
-            bound(st.selectbox, "Element chips insert into", "compose_active_shot", options=list(range(len(shots))),
-                  format_func=lambda i: f"Shot {i + 1}")
-        for i, shot in enumerate(shots):
-            with st.container(border=True):
-                for part in ("prompt", "duration"):
-                    S[f"compose_w_shot_{shot['id']}_{part}"] = shot[part]
-                st.text_area(f"Shot {i + 1}", key=f"compose_w_shot_{shot['id']}_prompt", height=80,
-                             on_change=_sync_shot, args=(shot["id"], "prompt"))
-                c_len, c_up, c_down, c_del = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
-                c_len.number_input("Seconds", min_value=rules.SHOT_DURATION_MIN, max_value=rules.SHOT_DURATION_MAX,
-                                   step=1, key=f"compose_w_shot_{shot['id']}_duration",
-                                   on_change=_sync_shot, args=(shot["id"], "duration"))
-                c_up.button("↑ Up", key=f"compose_up_{shot['id']}", disabled=i == 0, use_container_width=True,
-                            on_click=_edit, args=(cp.move_shot, i, -1))
-                c_down.button("↓ Down", key=f"compose_down_{shot['id']}", disabled=i == len(shots) - 1,
-                              use_container_width=True, on_click=_edit, args=(cp.move_shot, i, 1))
-                c_del.button("✕ Remove", key=f"compose_del_{shot['id']}", use_container_width=True,
-                             on_click=_edit, args=(cp.remove_shot, i))
-                show(f"shot{i}")
-        st.button("➕ Add shot", key="compose_add_shot", disabled=len(shots) >= rules.SHOTS_MAX,
-                  on_click=_edit, args=(cp.add_shot,))
-        st.markdown(cp.timeline_html(shots), unsafe_allow_html=True)
-        show("shots")
+        return
+    st.caption("Insert an element into the " + ("shot chosen below" if view.form["compose_multi"] else "prompt") + ":")
+    cols = st.columns(min(len(view.elements), 6))
+    for i, element in enumerate(view.elements):
+        cols[i % len(cols)].button(f"@{element.name}", key=f"compose_chip_{element.name}",
+                                   help=md_line(element.description, 200), on_click=_edit,
+                                   args=(cp.insert_reference, element.name))
 
+
+def _single_prompt(view: ComposeView) -> None:
+    bound(st.text_area, "Prompt", "compose_prompt", height=140,
+          placeholder="A corgi runs along a beach at sunset, camera tracking low. Use @name for elements.")
+    st.caption(f"{prompt_budget_length(view.form['compose_prompt']):,} / {rules.PROMPT_MAX_CHARS:,} characters "
+               f"(each @element counts as {rules.ELEMENT_REFERENCE_CHARS})")
+    show(view, "prompt")
+
+
+def _shot(view: ComposeView, i: int, shot: dict[str, Any], count: int) -> None:
+    with st.container(border=True):
+        for part in ("prompt", "duration"):
+            S[f"compose_w_shot_{shot['id']}_{part}"] = shot[part]
+        st.text_area(f"Shot {i + 1}", key=f"compose_w_shot_{shot['id']}_prompt", height=80,
+                     on_change=_sync_shot, args=(shot["id"], "prompt"))
+        c_len, c_up, c_down, c_del = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
+        c_len.number_input("Seconds", min_value=rules.SHOT_DURATION_MIN, max_value=rules.SHOT_DURATION_MAX,
+                           step=1, key=f"compose_w_shot_{shot['id']}_duration",
+                           on_change=_sync_shot, args=(shot["id"], "duration"))
+        c_up.button("↑ Up", key=f"compose_up_{shot['id']}", disabled=i == 0, use_container_width=True,
+                    on_click=_edit, args=(cp.move_shot, i, -1))
+        c_down.button("↓ Down", key=f"compose_down_{shot['id']}", disabled=i == count - 1,
+                      use_container_width=True, on_click=_edit, args=(cp.move_shot, i, 1))
+        c_del.button("✕ Remove", key=f"compose_del_{shot['id']}", use_container_width=True,
+                     on_click=_edit, args=(cp.remove_shot, i))
+        show(view, f"shot{i}")
+
+
+def _shots(view: ComposeView) -> None:
+    shots = view.form["compose_shots"]
+    if view.elements and shots:
+        S["compose_active_shot"] = min(S["compose_active_shot"], len(shots) - 1)
+        bound(st.selectbox, "Element chips insert into", "compose_active_shot", options=list(range(len(shots))),
+              format_func=lambda i: f"Shot {i + 1}")
+    for i, shot in enumerate(shots):
+        _shot(view, i, shot, len(shots))
+    st.button("➕ Add shot", key="compose_add_shot", disabled=len(shots) >= rules.SHOTS_MAX,
+              on_click=_edit, args=(cp.add_shot,))
+    st.markdown(cp.timeline_html(shots), unsafe_allow_html=True)  # built by lib from escaped shot data
+    show(view, "shots")
+
+
+def _settings(view: ComposeView) -> None:
+    form, job = view.form, view.job
     st.subheader("Settings", divider="gray")
     c_dur, c_mode, c_sound, c_aspect = st.columns(4)
     with c_dur:
@@ -249,171 +231,226 @@ with left:
         else:
             bound(st.slider, "Duration (s)", "compose_duration", min_value=rules.DURATION_MIN,
                   max_value=rules.DURATION_MAX, step=1)
-        show("duration")
+        show(view, "duration")
     with c_mode:
         ratio = job.aspect_ratio or form["compose_aspect"]
         bound(st.radio, "Mode", "compose_mode", options=list(rules.MODES),
               format_func=lambda m: f"{m} · {RESOLUTIONS[m][ratio]}")
-        show("mode")
+        show(view, "mode")
     with c_sound:
         if form["compose_multi"]:
             st.checkbox("Sound", value=True, disabled=True, key="compose_w_sound_locked")
             st.caption("🔒 On: KIE requires sound in multi-shot videos.")
         else:
             bound(st.checkbox, "Sound", "compose_sound")
-        show("sound")
+        show(view, "sound")
     with c_aspect:
         first_set = cp.frame_url(form, "first") is not None
         bound(st.selectbox, "Aspect ratio", "compose_aspect", options=list(rules.ASPECT_RATIOS), disabled=first_set)
         if first_set:
             st.caption("🖼️ Decided by the first frame image (not sent).")
-        show("aspect")
+        show(view, "aspect")
 
+
+def _frame(ctx: AppContext, view: ComposeView, which: str) -> None:
+    if which == "last" and view.form["compose_multi"]:
+        st.caption("**Last frame** — multi-shot videos take a first frame only.")
+        return
+    source = bound(st.radio, f"{which.title()} frame", f"compose_{which}_source", options=list(cp.FRAME_SOURCES),
+                   horizontal=True, format_func={"none": "None", "upload": "Upload", "url": "URL"}.get)
+    if source == "upload":
+        st.file_uploader("JPG or PNG, up to 10 MB", type=["jpg", "jpeg", "png"], key=f"compose_w_{which}_file",
+                         on_change=_take_frame, args=(ctx, which))
+        upload, picked = view.form[f"compose_{which}_upload"], S.get(f"compose_w_{which}_file")
+        if upload and upload.get("url") and picked is not None and not upload.get("problems"):
+            # the user's own bytes, checked by lib.kling.media; never the file host's URL in the browser
+            st.image(picked.getvalue(), caption=f"{md_line(upload['name'], 60)} — uploaded to KIE's file host",
+                     width=160)
+        elif upload and upload.get("url"):
+            st.caption(f"✅ {md_line(upload['name'], 60)} is on KIE's file host.")
+    elif source == "url":
+        bound(st.text_input, "Image URL", f"compose_{which}_url", placeholder="https://…/frame.png")
+    show(view, f"{which}_frame")
+
+
+def _frames(ctx: AppContext, view: ComposeView) -> None:
     st.subheader("Frames", divider="gray")
-    frame_cols = st.columns(2)
-    for which, col in (("first", frame_cols[0]), ("last", frame_cols[1])):
+    for which, col in zip(("first", "last"), st.columns(2), strict=True):
         with col:
-            if which == "last" and form["compose_multi"]:
-                st.caption("**Last frame** — multi-shot videos take a first frame only.")
-                continue
-            source = bound(st.radio, f"{which.title()} frame", f"compose_{which}_source", options=list(cp.FRAME_SOURCES),
-                           horizontal=True, format_func={"none": "None", "upload": "Upload", "url": "URL"}.get)
-            if source == "upload":
-                st.file_uploader("JPG or PNG, up to 10 MB", type=["jpg", "jpeg", "png"], key=f"compose_w_{which}_file",
-                                 on_change=_take_frame, args=(which,))
-                upload = form[f"compose_{which}_upload"]
-                picked = S.get(f"compose_w_{which}_file")
-                if upload and upload.get("url") and picked is not None and not upload.get("problems"):
-                    # the user's own bytes, checked by lib.kling.media; never the file host's URL in the browser
-                    st.image(picked.getvalue(), caption=f"{md_line(upload['name'], 60)} — uploaded to KIE's file host",
-                             width=160)
-                elif upload and upload.get("url"):
-                    st.caption(f"✅ {md_line(upload['name'], 60)} is on KIE's file host.")
-            elif source == "url":
-                bound(st.text_input, "Image URL", f"compose_{which}_url", placeholder="https://…/frame.png")
-            show(f"{which}_frame")
-    show("frames")
+            _frame(ctx, view, which)
+    show(view, "frames")
 
+
+def _elements(view: ComposeView) -> None:
     st.subheader("Elements", divider="gray")
-    missing_selected = [n for n in form["compose_elements"] if n not in element_names]
-    S["compose_elements"] = [n for n in form["compose_elements"] if n in element_names + missing_selected]
-    bound(st.multiselect, "Elements from the library", "compose_elements", options=element_names + missing_selected,
-          format_func=lambda n: f"@{n}" + (" (missing)" if n in missing_selected else ""),
+    missing = view.missing_selected
+    bound(st.multiselect, "Elements from the library", "compose_elements", options=view.element_names + missing,
+          format_func=lambda n: f"@{n}" + (" (missing)" if n in missing else ""),
           help="Only elements a prompt references as @name are sent.")
-    referenced = {n for t in job.prompts() for n in referenced_names(t)}
-    unreferenced = [n for n in form["compose_elements"] if n not in referenced]
-    if unreferenced:
-        st.caption("Not referenced, so not sent: " + md_line(", ".join(f"@{n}" for n in unreferenced)))
-    if pending_uploads:
+    if view.unreferenced:
+        st.caption("Not referenced, so not sent: " + md_line(", ".join(f"@{n}" for n in view.unreferenced)))
+    if view.pending_uploads:
         st.caption("Uploaded to KIE when you submit (placeholder URLs in the preview): "
-                   + md_line(", ".join(f"@{n}" for n in pending_uploads)))
-    show("elements")
+                   + md_line(", ".join(f"@{n}" for n in view.pending_uploads)))
+    show(view, "elements")
 
-    with st.expander("Advanced", expanded=bool(by_field.get("cfg") or by_field.get("callback"))):
+
+def _advanced(view: ComposeView) -> None:
+    with st.expander("Advanced", expanded=bool(view.problems_of("cfg") or view.problems_of("callback"))):
         bound(st.checkbox, "Send cfg_scale", "compose_cfg_on")
-        if form["compose_cfg_on"]:
+        if view.form["compose_cfg_on"]:
             bound(st.number_input, "cfg_scale", "compose_cfg_scale", min_value=0.0, max_value=1.0, step=0.05)
         st.caption("cfg_scale is in the seed reference but KIE's Kling 3.0 schema does not list it: it is sent "
                    "only when set here, and KIE may ignore or reject it.")
-        show("cfg")
+        show(view, "cfg")
         bound(st.text_input, "callBackUrl", "compose_callback", placeholder="https://example.com/kie-callback",
               help="KIE POSTs the final status here. Optional.")
-        show("callback")
+        show(view, "callback")
 
-with right:
-    st.subheader("Cost and submit")
-    with st.expander(f"Variants — {len(variants)} task(s) per submit", expanded=len(variants) > 1):
+
+def _form_column(ctx: AppContext, view: ComposeView) -> None:
+    bound(st.toggle, "Multi-shot (up to 5 shots)", "compose_multi",
+          help="Several shots with their own prompt and length, rendered as one video.")
+    _chips(view)
+    if view.form["compose_multi"]:
+        _shots(view)
+    else:
+        _single_prompt(view)
+    _settings(view)
+    _frames(ctx, view)
+    _elements(view)
+    _advanced(view)
+
+
+# ---------------------------------------------------------------- cost, submit and preview (right column)
+
+def _variants(view: ComposeView) -> None:
+    with st.expander(f"Variants — {len(view.variants)} task(s) per submit", expanded=len(view.variants) > 1):
         bound(st.number_input, "Takes of each combination", "compose_takes", min_value=1, max_value=MAX_BATCH)
         bound(st.multiselect, "Modes", "compose_grid_modes", options=list(rules.MODES),
-              placeholder=f"just {form['compose_mode']}")
-        if not form["compose_multi"]:
+              placeholder=f"just {view.form['compose_mode']}")
+        if not view.form["compose_multi"]:
             bound(st.multiselect, "Sound", "compose_grid_sounds", options=[False, True],
                   format_func=lambda s: "sound on" if s else "sound off", placeholder="as set")
             bound(st.text_area, "Prompt variants (one per line)", "compose_prompt_variants", height=80,
                   help="Each line is another prompt tried beside the main one.")
         st.caption(f"mode × sound × prompt × takes, at most {MAX_BATCH} tasks; each is its own task, "
                    "grouped by a batch id.")
-        if variant_error:
-            st.error(variant_error)
-        show("variants")
-        if len(variants) > 1:
+        if view.variant_error:
+            st.error(md(view.variant_error))
+        show(view, "variants")
+        if len(view.variants) > 1:
             st.dataframe([{"variant": v.label, "cost": format_cost(batch_cost([b]) or 0)}
-                          for v, b in zip(variants, payloads, strict=True)], hide_index=True, height=150)
+                          for v, b in zip(view.variants, view.payloads, strict=True)], hide_index=True, height=150)
+
+
+def _submit(ctx: AppContext, view: ComposeView) -> None:
+    """Create every variant once: a double click never creates two tasks; a 429 shows its wait."""
+    waiting = st.empty()
+    with st.spinner("Uploading elements if needed and creating the task(s)…"):
+        result = submit_variants(ctx.client, ctx.storage.ledger, ctx.storage.library, get_uploader(ctx),
+                                 list(view.variants), origin=ctx.origin, limiter=get_rate_limiter(ctx),
+                                 now=service_now(ctx),
+                                 on_wait=lambda s: waiting.info(f"Rate limited by KIE, retrying in {s:.0f} s…",
+                                                                icon="⏳"))
+    waiting.empty()
+    S["compose_followed"] = S["compose_followed"] + result.task_ids
+    S["compose_last_result"] = {"batch": result.batch_id, "ids": result.task_ids, "messages": result.messages}
+    S["compose_dry_run"] = None
+    refresh_balance(ctx)
+    S["compose_click_token"] = secrets.token_hex(8)
+
+
+def _cost_and_submit(ctx: AppContext, view: ComposeView) -> None:
+    balance = current_balance(ctx)
     c_cost, c_bal = st.columns(2)
-    c_cost.metric("This submit", f"{credits:,} credits" if credits is not None else "—",
-                  help="Credits × US$0.005, from lib/pricing for exactly these settings.")
+    c_cost.metric("This submit", f"{view.credits:,} credits" if view.credits is not None else "—",
+                  help="Credits × US$0.005, from lib/kling/pricing for exactly these settings.")
     c_bal.metric("Balance", f"{balance:,.2f}" if balance is not None else "—")
     bound(st.number_input, "Per-submit limit (credits, 0 = none)", "compose_limit", min_value=0, step=50)
     token = S["compose_click_token"]
-    reasons = needs_confirmation(credits, balance, int(form["compose_limit"]))
+    reasons = needs_confirmation(view.credits, balance, int(view.form["compose_limit"]))
     confirmed = True
     if reasons:
-        st.warning(" ".join(reasons), icon="💸")
+        st.warning(md(" ".join(reasons)), icon="💸")
         confirmed = st.checkbox("Submit anyway", key=f"compose_confirm_{token}")
-    if untouched:
+    if not S.get("compose_touched"):
         st.caption("✍️ Write a prompt (or switch on Multi-shot) to begin: every rule is checked as you type.")
-    elif errors:
-        st.caption(f"⛔ {len(errors)} error(s) to fix before submitting (shown next to their fields).")
-    clicked = st.button(submit_label(len(variants), credits), key=f"compose_submit_{token}", type="primary",
-                        disabled=bool(errors) or not variants or not confirmed, use_container_width=True)
+    elif view.errors:
+        st.caption(f"⛔ {len(view.errors)} error(s) to fix before submitting (shown next to their fields).")
+    clicked = st.button(submit_label(len(view.variants), view.credits), key=f"compose_submit_{token}",
+                        type="primary", disabled=bool(view.errors) or not view.variants or not confirmed,
+                        use_container_width=True)
+    _dry_run(view, balance)
+    if clicked:
+        if S["compose_guard"].claim(token):
+            _submit(ctx, view)
+            st.rerun()
+        st.info("That click was already submitted: nothing new was created.")
+    _last_result()
+
+
+def _dry_run(view: ComposeView, balance: Any) -> None:
     if st.button("Dry run (validate only, spends nothing)", key="compose_dry_run_btn", use_container_width=True):
-        S["compose_dry_run"] = dry_run(payloads or [payload], balance=balance, limit=int(form["compose_limit"]),
-                                          extra=cp.form_problems(form, element_names), pending_uploads=pending_uploads)
-    if S["compose_dry_run"] is not None:
-        report = S["compose_dry_run"]
+        S["compose_dry_run"] = dry_run(list(view.payloads) or [view.payload], balance=balance,
+                                       limit=int(view.form["compose_limit"]), extra=list(view.extra_problems),
+                                       pending_uploads=list(view.pending_uploads))
+    report = S["compose_dry_run"]
+    if report is not None:
         (st.error if report.errors else st.success)(md(report.summary()))
         for problem in report.errors + report.warnings:
             st.caption(f"{'⛔' if problem.level == rules.ERROR else '⚠️'} {md(problem.path or 'request')}: "
                        f"{md(problem.message)}")
-    if clicked:
-        if S["compose_guard"].claim(token):
-            with st.spinner("Uploading elements if needed and creating the task(s)…"):
-                result = submit_variants(ctx.client, get_ledger(ctx), get_library(ctx), get_uploader(ctx),
-                                            variants, origin=ctx.origin, limiter=get_rate_limiter(ctx),
-                                            now=service_now(ctx))
-            S["compose_followed"] = S["compose_followed"] + result.task_ids
-            S["compose_last_result"] = {"batch": result.batch_id, "ids": result.task_ids, "messages": result.messages}
-            S["compose_dry_run"] = None
-            refresh_balance(ctx)
-            S["compose_click_token"] = secrets.token_hex(8)
-            st.rerun()
-        st.info("That click was already submitted: nothing new was created.")
-    last = S["compose_last_result"]
-    if last:
-        if last["ids"]:
-            st.success(f"Submitted {len(last['ids'])} task(s) in batch `{last['batch']}`. Progress is below.")
-        for message in last["messages"]:
-            st.error(md(message))
 
+
+def _last_result() -> None:
+    last = S["compose_last_result"]
+    if not last:
+        return
+    if last["ids"]:
+        st.success(f"Submitted {len(last['ids'])} task(s) in batch `{last['batch']}`. Progress is below.")
+    for message in last["messages"]:
+        st.error(md(message))
+
+
+def _preview(ctx: AppContext, view: ComposeView) -> None:
     st.subheader("Request preview")
-    shown = payload
-    if len(variants) > 1:
-        pick = st.selectbox("Variant", list(range(len(variants))), format_func=lambda i: variants[i].label,
+    shown = view.payload
+    if len(view.variants) > 1:
+        pick = st.selectbox("Variant", list(range(len(view.variants))), format_func=lambda i: view.variants[i].label,
                             key="compose_w_preview_pick")
-        shown = payloads[min(pick or 0, len(payloads) - 1)]
+        shown = view.payloads[min(pick or 0, len(view.payloads) - 1)]
     tab_json, tab_curl, tab_py = st.tabs(["JSON", "cURL", "Python"])
     # a fixed height scrolls a long prompt inside the preview, so Submit's progress below stays in reach
     tab_json.container(height=PREVIEW_PX, border=False).json(shown)
-    tab_curl.container(height=PREVIEW_PX, border=False).code(curl_command(shown, ctx.settings.api_base),
-                                                               language="bash")
-    tab_py.container(height=PREVIEW_PX, border=False).code(python_snippet(shown, ctx.settings.api_base),
-                                                             language="python")
+    readiness = view.snippet(shown)
+    for tab, make, language in ((tab_curl, curl_command, "bash"), (tab_py, python_snippet, "python")):
+        box = tab.container(height=PREVIEW_PX, border=False)
+        if readiness.ready:
+            box.code(make(shown, ctx.settings.api_base), language=language)
+        else:  # a placeholder URL would create (and bill) a task that cannot work
+            box.warning(md(readiness.message()), icon="⏫")
     st.caption("The key is never shown: the snippets read it from KIE_API_KEY.")
 
 
-STATE_ICONS = {"queued": "🕓", "running": "⚙️", "succeeded": "✅", "failed": "❌", "unknown": "❓"}
+def _side_column(ctx: AppContext, view: ComposeView) -> None:
+    st.subheader("Cost and submit")
+    _variants(view)
+    _cost_and_submit(ctx, view)
+    _preview(ctx, view)
 
 
-def _progress_card(row: Any) -> None:
+# ---------------------------------------------------------------- progress of this session's tasks
+
+def _progress_card(ctx: AppContext, row: HistoryRow) -> None:
     with st.container(border=True):
-        st.markdown(f"{STATE_ICONS.get(row.state, '')} **{row.state}** · {md_line(row.task_id)}  \n"
+        st.markdown(f"{state_icon(row.state)} **{row.state}** · {md_line(row.task_id)}  \n"
                     f"{md_line(row.mode)}{' · sound' if row.sound else ''} · {row.duration or '?'} s · "
                     f"{elapsed_s(row)} s elapsed · batch {md_line(row.batch_id)} · "
                     f"[History](/{details_link(row.task_id)})")
-        video = ctx.storage.media.video(row.task_id)
         if row.state == "succeeded" and (source := video_source(row, ctx.storage.media)):
             st.video(source)
-            if video is not None:
+            if (video := ctx.storage.media.video(row.task_id)) is not None:
                 # read only when clicked: this card redraws every 2 s while other tasks run
                 st.download_button("Download MP4", lambda: video.read_bytes(), file_name=f"{safe_id(row.task_id)}.mp4",
                                    mime="video/mp4", key=f"compose_dl_{row.task_id}")
@@ -421,24 +458,50 @@ def _progress_card(row: Any) -> None:
                 st.link_button(f"Download MP4 from {link[1]}", link[0])
         elif row.state == "failed":
             st.error(f"KIE's reason ({md(row.fail_code or 'no code')}): {md(row.fail_msg or 'none given')}")
-            st.caption(f"Fix: {md(failure_fix(row.fail_code))}")
+            st.caption(f"Fix: {md(failure_fix(row.fail_code, row.fail_msg))}")
         elif row.state == "unknown":
             st.warning(md(row.fail_msg))
 
 
-def _progress() -> None:
-    rows = followed_rows(get_ledger(ctx), S["compose_followed"])
+def _progress(ctx: AppContext) -> None:
+    rows = followed_rows(ctx.storage.ledger, S["compose_followed"])
     cols = st.columns(2)
     for i, row in enumerate(rows):
         with cols[i % 2]:
-            _progress_card(row)
-    if st.session_state.get("compose_progress_ticking") and not any(not r.finished for r in rows):
-        st.session_state["compose_progress_ticking"] = False
+            _progress_card(ctx, row)
+    if S.get("compose_progress_ticking") and not any(not r.finished for r in rows):
+        S["compose_progress_ticking"] = False
         st.rerun(scope="app")
 
 
-if S["compose_followed"]:
+def _progress_section(ctx: AppContext) -> None:
+    if not S["compose_followed"]:
+        return
     st.subheader("Progress of this session's tasks")
-    ticking = any(not r.finished for r in followed_rows(get_ledger(ctx), S["compose_followed"]))
+    ticking = any(not r.finished for r in followed_rows(ctx.storage.ledger, S["compose_followed"]))
     S["compose_progress_ticking"] = ticking
-    st.fragment(_progress, run_every=2.0 if ticking else None)()
+    st.fragment(_progress, run_every=2.0 if ticking else None)(ctx)
+
+
+def main() -> None:
+    ctx = setup_page("Compose", "✍️")
+    _init_state()
+    elements = ctx.storage.library.list()
+    _take_handoffs(elements)
+    form = cp.form_of(S)
+    # once something was typed, clearing it again shows what is missing
+    S["compose_touched"] = S.get("compose_touched", False) or not cp.is_untouched(form)
+    S["compose_elements"] = list(form["compose_elements"])
+    view = evaluate(form, elements)
+    _header()
+    _drafts(ctx)
+    show(view, "general")
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        _form_column(ctx, view)
+    with right:
+        _side_column(ctx, view)
+    _progress_section(ctx)
+
+
+main()

@@ -12,8 +12,8 @@ from lib.history import view as hv
 from lib.history.ledger import HistoryFileError
 from lib.history.row import ORIGINS, STATES, HistoryRow, visible_to
 from lib.history.transfer import export_csv, import_csv, recipe_json
-from lib.kie.errors import KieError
-from lib.tasks.follow import archive_row, refresh_task
+from lib.storage.base import LedgerStore
+from lib.tasks.follow import refresh_task, save_locally
 from lib.trust.text import md, md_line
 from lib.trust.urls import link_target, playable_url
 from lib.ui.context import AppContext, allow_private_results, get_ledger, get_library
@@ -48,8 +48,8 @@ PICK_LIMIT = 100  # the picker and compare list offer the first rows of the curr
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _history(path: str, signature: tuple[int, int, int], account: str,
-             _ledger: Any) -> tuple[list[HistoryRow], pd.DataFrame, Any, dict[str, HistoryRow]]:
+def _history(path: str, signature: tuple[int, ...], account: str,
+             _ledger: LedgerStore) -> tuple[list[HistoryRow], pd.DataFrame, Any, dict[str, HistoryRow]]:
     """Rows, table and facets of one version of the file: reruns with the same file signature reuse them.
     cache_resource (not cache_data): no copy per rerun; rows are frozen and the frame is only read."""
     rows = [r for r in _ledger.rows() if visible_to(r, account)]  # another key's live runs stay private
@@ -57,20 +57,20 @@ def _history(path: str, signature: tuple[int, int, int], account: str,
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _sorted(path: str, signature: tuple[int, int, int], account: str, _rows: Any, by: str,
+def _sorted(path: str, signature: tuple[int, ...], account: str, _rows: Any, by: str,
             descending: bool) -> list[HistoryRow]:
     """All rows in one sort order; filtering a sorted list keeps its order, so the sort runs once per version."""
     return hv.sort_rows(_rows, by, descending)
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _unreadable_lines(path: str, signature: tuple[int, int, int], _ledger: Any) -> list[tuple[int, str]]:
+def _unreadable_lines(path: str, signature: tuple[int, ...], _ledger: LedgerStore) -> list[tuple[int, str]]:
     return _ledger.unreadable()
 
 
-def _unreadable_rows(ledger: Any, signature: tuple[int, int, int]) -> None:
+def _unreadable_rows(key: str, ledger: LedgerStore, signature: tuple[int, ...]) -> None:
     """One bad line never breaks the page: say which lines were skipped (they stay in the file as they are)."""
-    bad = _unreadable_lines(str(ledger.path), signature, ledger)
+    bad = _unreadable_lines(key, signature, ledger)
     if bad:
         shown = "; ".join(f"line {line}: {why}" for line, why in bad[:5])
         more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
@@ -172,12 +172,12 @@ def _picker(rows_by_id: dict[str, HistoryRow], shown: list[HistoryRow]) -> Histo
     return rows_by_id.get(selected or "")
 
 
-def _status(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
+def _status(ctx: AppContext, ledger: LedgerStore, row: HistoryRow) -> None:
     if row.state == "unknown":
         st.warning(hv.UNKNOWN_HELP, icon="❓")
     if row.state == "failed":
         st.error(f"**Failed** ({md(row.fail_code or 'no code')}): {md(row.fail_msg or 'no reason given')}\n\n"
-                 f"**Fix:** {md(hv.fail_fix(row.fail_code))}", icon="❌")
+                 f"**Fix:** {md(hv.fail_fix(row.fail_code, row.fail_msg))}", icon="❌")
     if not hv.is_checkable(row):
         return
     if row.imported_at is not None:
@@ -195,21 +195,13 @@ def _status(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
         st.rerun()
 
 
-def _save_locally(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
-    urls = tuple(u for u in (row.result_url,) if u)
-    if row.origin == ctx.origin:
-        try:  # a fresh record has the current links (the stored one may have expired)
-            urls = ctx.client.get_task(row.task_id).result_urls or urls
-        except KieError:
-            pass  # fall back to the stored link; archive_row reports if that fails too
-    if not urls:
-        _flash("error", "No result link is known for this run. Check it at https://kie.ai/logs.")
-        return
-    _, err = archive_row(ledger, ctx.storage.media, row, urls, allow_private=allow_private_results(ctx))
+def _save_locally(ctx: AppContext, ledger: LedgerStore, row: HistoryRow) -> None:
+    _, err = save_locally(ctx.client, ledger, ctx.storage.media, row, ask_kie=row.origin == ctx.origin,
+                          allow_private=allow_private_results(ctx))
     _flash("error" if err else "success", md(err.user_message()) if err else "Video saved in the data folder.")
 
 
-def _player(ctx: AppContext, ledger: Any, row: HistoryRow, key: str = "detail") -> None:
+def _player(ctx: AppContext, ledger: LedgerStore, row: HistoryRow, key: str = "detail") -> None:
     path = ctx.storage.media.video(row.task_id)
     if path is not None:
         st.video(str(path))
@@ -237,14 +229,14 @@ def _player(ctx: AppContext, ledger: Any, row: HistoryRow, key: str = "detail") 
             st.link_button(f"⬇️ Open the result on {link[1]}", link[0])
 
 
-def _save_rating(ledger: Any, task_id: str) -> None:
+def _save_rating(ledger: LedgerStore, task_id: str) -> None:
     stars = st.session_state.get(f"history_rating_{task_id}")
     row = ledger.get(task_id)  # keep updated_at: it marks when the task itself last changed (its finish time)
     ledger.update(task_id, rating=0 if stars is None else int(stars) + 1, updated_at=row.updated_at)
     _flash("success", "Rating saved.")
 
 
-def _rating_and_notes(ledger: Any, row: HistoryRow) -> None:
+def _rating_and_notes(ledger: LedgerStore, row: HistoryRow) -> None:
     st.markdown("**Your rating**")
     st.feedback("stars", key=f"history_rating_{row.task_id}", default=row.rating - 1 if row.rating else None,
                 on_change=_save_rating, args=(ledger, row.task_id))
@@ -262,7 +254,7 @@ def _fork(row: HistoryRow) -> None:
     st.switch_page("pages/2_Compose.py")
 
 
-def _delete(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
+def _delete(ctx: AppContext, ledger: LedgerStore, row: HistoryRow) -> None:
     if st.session_state.get("history_confirm_delete") != row.task_id:
         if st.button("🗑️ Delete…", key="history_delete"):
             st.session_state["history_confirm_delete"] = row.task_id
@@ -285,7 +277,7 @@ def _delete(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
         st.rerun()
 
 
-def _actions(ctx: AppContext, ledger: Any, row: HistoryRow, missing: list[str]) -> None:
+def _actions(ctx: AppContext, ledger: LedgerStore, row: HistoryRow, missing: list[str]) -> None:
     if missing:
         st.warning(f"Element(s) no longer in the library: {md_line(', '.join('@' + m for m in missing))}. "
                    "A fork keeps them in the prompt; add them again on the Elements page.", icon="🧩")
@@ -296,7 +288,7 @@ def _actions(ctx: AppContext, ledger: Any, row: HistoryRow, missing: list[str]) 
     _delete(ctx, ledger, row)
 
 
-def _detail(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
+def _detail(ctx: AppContext, ledger: LedgerStore, row: HistoryRow) -> None:
     st.subheader(f"{hv.state_badge(row)} · {md_line(row.task_id)}")
     st.caption(f"{md(hv.timing_text(row, datetime.now(UTC)))}  \n{md(hv.credits_text(row))} · {row.origin} · "
                f"batch {md_line(row.batch_id or '—')}")
@@ -312,7 +304,7 @@ def _detail(ctx: AppContext, ledger: Any, row: HistoryRow) -> None:
         st.json(row.payload or {"note": "no payload recorded"})
 
 
-def _compare(ctx: AppContext, ledger: Any, shown: list[HistoryRow], by_id: dict[str, HistoryRow]) -> None:
+def _compare(ctx: AppContext, ledger: LedgerStore, shown: list[HistoryRow], by_id: dict[str, HistoryRow]) -> None:
     chosen = [t for t in st.session_state.get("history_compare", []) if t in by_id and by_id[t].finished]
     options = [r.task_id for r in shown if r.finished][:PICK_LIMIT]
     options += [t for t in chosen if t not in options]
@@ -337,7 +329,7 @@ def _compare(ctx: AppContext, ledger: Any, shown: list[HistoryRow], by_id: dict[
                  column_config={"differs": st.column_config.CheckboxColumn("Differs")})
 
 
-def _import(ledger: Any, known: set[str]) -> None:
+def _import(ledger: LedgerStore, known: set[str]) -> None:
     nonce = st.session_state.setdefault("history_import_nonce", 0)
     upload = st.file_uploader("Import a history CSV", type=["csv"], key=f"history_import_{nonce}")
     if upload is None:
@@ -362,7 +354,7 @@ def _import(ledger: Any, known: set[str]) -> None:
         st.rerun()
 
 
-def _export_import(ledger: Any, rows: list[HistoryRow], shown: list[HistoryRow]) -> None:
+def _export_import(ledger: LedgerStore, rows: list[HistoryRow], shown: list[HistoryRow]) -> None:
     with st.expander("Export and import", expanded=False):
         c = st.columns(2)
         c[0].download_button("⬇️ Export all (CSV)", lambda: export_csv(rows), key="history_export_all",
@@ -383,14 +375,14 @@ def main() -> None:
     ledger = get_ledger(ctx)
     shown: list[HistoryRow] = []
     try:
-        signature = tuple(ledger.mtime_signature())
-        rows, frame, facets, by_id = _history(str(ledger.path), signature, ctx.account, ledger)
-        _unreadable_rows(ledger, signature)
+        signature, key = ledger.version(), str(ctx.settings.data_dir)
+        rows, frame, facets, by_id = _history(key, signature, ctx.account, ledger)
+        _unreadable_rows(key, ledger, signature)
         if not rows:
             st.info("No runs yet. Submit a job on the Compose page, or import a history CSV below.")
         else:
             flt, sort_by, descending = _filters(facets)
-            shown = hv.filter_rows(_sorted(str(ledger.path), signature, ctx.account, rows, sort_by, descending), flt)
+            shown = hv.filter_rows(_sorted(key, signature, ctx.account, rows, sort_by, descending), flt)
             _table(frame, shown)
             row = _picker(by_id, shown)
             if row is not None:

@@ -15,7 +15,7 @@ from lib.history.ledger import Ledger
 from lib.history.row import HistoryRow
 from lib.history.transfer import export_csv
 from lib.kie.client import KieClient
-from lib.kie.errors import FIXES
+from lib.kie.errors import advice_for_failure
 from lib.sandbox.server import start_sandbox
 from lib.storage.files import FileMedia
 from lib.tasks.submit import submit_payload
@@ -146,7 +146,8 @@ def test_deep_link_shows_failure_reason_with_its_fix(ledger: Ledger) -> None:
     at = open_history(task="task_bad")
     assert any("task_bad" in shown_text(s.value) for s in at.subheader)
     error = texts(at.error)
-    assert "content policy" in error and FIXES[501] in error
+    # the advice follows KIE's message as well as its code: a policy refusal is not "retry"
+    assert "content policy" in error and advice_for_failure("501", "content policy") in error
     assert "Estimated 50 credits · consumed not reported" in texts(at.caption)
 
 

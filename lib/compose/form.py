@@ -107,16 +107,25 @@ def move_shot(form: dict[str, Any], index: int, step: int) -> None:
         shots[index], shots[target] = shots[target], shots[index]
 
 
+def _seconds(value: object) -> int:
+    try:
+        return max(0, int(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+
+
 def timeline_html(shots: list[dict[str, Any]], total_max: int = rules.DURATION_MAX) -> str:
-    """A bar of each shot's length against the longest allowed video (red when the total is out of range)."""
-    total = sum(int(s["duration"]) for s in shots)
-    scale = max(total, total_max)
+    """A bar of each shot's length against the longest allowed video (red when the total is out of range).
+    Only numbers the app computed go into the HTML, never text from the form."""
+    seconds = [_seconds(s.get("duration")) for s in shots]
+    total = sum(seconds)
+    scale = max(total, total_max, 1)
     colours = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2")
     cells = "".join(
-        f'<div title="Shot {i + 1}: {s["duration"]} s" style="width:{100 * int(s["duration"]) / scale:.2f}%;'
+        f'<div title="Shot {i + 1}: {d} s" style="width:{100 * d / scale:.2f}%;'
         f'background:{colours[i % len(colours)]};color:white;text-align:center;font-size:0.8rem;'
-        f'overflow:hidden;white-space:nowrap">{i + 1} · {s["duration"]} s</div>'
-        for i, s in enumerate(shots))
+        f'overflow:hidden;white-space:nowrap">{i + 1} · {d} s</div>'
+        for i, d in enumerate(seconds))
     ok = rules.DURATION_MIN <= total <= total_max
     note = f"{total} s of {rules.DURATION_MIN}–{total_max} s" + ("" if ok else " — out of range")
     return (f'<div style="display:flex;height:1.6rem;border:1px solid #999;border-radius:4px;overflow:hidden;'

@@ -109,3 +109,18 @@ def archive_row(ledger: LedgerStore, media: MediaStore, row: HistoryRow, result_
                              "It still plays from KIE's link for now; History retries the download.")
     # local_video records that (and where) the app archived it; it is never read back as a path
     return ledger.update(row.task_id, local_video=f"videos/{path.name}", updated_at=utc_now()), None
+
+
+def save_locally(client: KieClient, ledger: LedgerStore, media: MediaStore, row: HistoryRow, *,
+                 ask_kie: bool, allow_private: Allowance) -> tuple[HistoryRow, KieError | None]:
+    """Archive a finished run on request: a fresh link from KIE when this mode can ask (the stored one may
+    have expired), else the stored link; either way through the one fetch rule."""
+    urls = tuple(u for u in (row.result_url,) if u)
+    if ask_kie:
+        try:
+            urls = client.get_task(row.task_id).result_urls or urls
+        except KieError:
+            pass  # fall back to the stored link; archive_row reports if that fails too
+    if not urls:
+        return row, KieError("No result link is known for this run.", "Check it at https://kie.ai/logs.")
+    return archive_row(ledger, media, row, urls, allow_private=allow_private)

@@ -96,7 +96,6 @@ def test_three_shot_job_with_element(app_server, page) -> None:
 
 def test_batch_of_four_variants_all_complete(app_server, page) -> None:
     from lib.history.ledger import Ledger
-    from lib.history.ledger import Ledger
     from lib.storage.files import FileMedia
     page.goto(f"{app_server.url}/Compose")
     wait_for_app(page)

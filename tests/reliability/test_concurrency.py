@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from lib.history.csvfile import split_torn_tail
 from lib.history.ledger import Ledger
 from lib.history.row import HistoryRow
 from lib.storage.files import FileMedia
 from tests.conftest import ROOT, free_port, wait_for_app
+from tests.csv_helpers import split_torn_tail
 from tests.reliability.conftest import PAYLOAD
 
 WRITERS = 3
