@@ -18,7 +18,6 @@ from lib.compose.batches import (
     batch_cost,
     dry_run,
     elapsed_s,
-    failure_fix,
     followed_rows,
     needs_confirmation,
     submit_label,
@@ -30,6 +29,7 @@ from lib.compose.snippets import curl_command, python_snippet
 from lib.elements.model import Element
 from lib.history.row import HistoryRow
 from lib.history.view import details_link, state_icon
+from lib.kie.errors import advice_for_failure
 from lib.kling import rules
 from lib.kling.job import job_from_payload, prompt_budget_length
 from lib.kling.pricing import RESOLUTIONS, format_cost
@@ -458,7 +458,7 @@ def _progress_card(ctx: AppContext, row: HistoryRow) -> None:
                 st.link_button(f"Download MP4 from {link[1]}", link[0])
         elif row.state == "failed":
             st.error(f"KIE's reason ({md(row.fail_code or 'no code')}): {md(row.fail_msg or 'none given')}")
-            st.caption(f"Fix: {md(failure_fix(row.fail_code, row.fail_msg))}")
+            st.caption(f"Fix: {md(advice_for_failure(row.fail_code, row.fail_msg))}")
         elif row.state == "unknown":
             st.warning(md(row.fail_msg))
 

@@ -18,7 +18,6 @@ from lib.compose.batches import (
     batch_cost,
     dry_run,
     elapsed_s,
-    failure_fix,
     followed_rows,
     needs_confirmation,
     submit_label,
@@ -28,7 +27,7 @@ from lib.compose.batches import (
 )
 from lib.compose.drafts import DRAFTS_FILE, DraftStore
 from lib.compose.snippets import PENDING_HOST, curl_command, python_snippet
-from lib.kie.errors import KieApiError
+from lib.kie.errors import KieApiError, advice_for_failure
 from lib.kling import rules
 from lib.kling.job import ElementSpec, Job, Shot, build_payload
 from lib.kling.validation import Problem, validate_payload
@@ -402,10 +401,10 @@ def test_submit_variants_reports_missing_elements_and_stops_on_api_error(client,
 
 
 @pytest.mark.parametrize(("code", "expected"), [("501", 501), ("402", 402), (None, 501), ("weird", 501), ("999", 501)])
-def test_failure_fix(code, expected) -> None:
+def test_advice_for_failure(code, expected) -> None:
     from lib.kie.errors import FIXES
 
-    assert failure_fix(code) == FIXES[expected]
+    assert advice_for_failure(code) == FIXES[expected]
 
 
 def test_followed_rows_elapsed_and_video_source(tmp_path: Path) -> None:

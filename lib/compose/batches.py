@@ -6,14 +6,19 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+from lib.elements.model import ElementError, Uploader, to_element_spec
 from lib.history.row import HistoryRow
-from lib.kie.errors import ValidationError, advice_for_failure
+from lib.kie.client import KieClient
+from lib.kie.errors import ValidationError
 from lib.kling import rules
-from lib.kling.job import Job, referenced_names
-from lib.kling.validation import Problem
-from lib.storage.base import MediaStore
+from lib.kling.job import Job, build_payload, referenced_names
+from lib.kling.pricing import estimate_credits, format_cost
+from lib.kling.validation import Problem, validate_payload
+from lib.storage.base import LedgerStore, LibraryStore, MediaStore
+from lib.tasks.submit import RateLimiter, new_batch_id, submit_payload
 from lib.trust.urls import playable_url
 
 log = logging.getLogger(__name__)
@@ -56,8 +61,6 @@ def variant_jobs(base: Job, *, takes: int = 1, modes: Iterable[str] = (), sounds
 
 def batch_cost(payloads: Iterable[dict[str, Any]]) -> int | None:
     """Total credits of a batch, or None while a payload cannot be priced (e.g. a bad duration)."""
-    from lib.kling.pricing import estimate_credits
-
     try:
         return sum(estimate_credits(p) for p in payloads)
     except (ValueError, TypeError):
@@ -66,13 +69,11 @@ def batch_cost(payloads: Iterable[dict[str, Any]]) -> int | None:
 
 def submit_label(count: int, credits: int | None) -> str:
     """The submit button's text, with the cost of exactly what it sends."""
-    from lib.kling.pricing import format_cost
-
     what = "Submit" if count == 1 else f"Submit {count} tasks"
     return f"{what} · {format_cost(credits)}" if credits is not None else f"{what} (fix the errors first)"
 
 
-def needs_confirmation(credits: int | None, balance: Any, limit: int) -> list[str]:
+def needs_confirmation(credits: int | None, balance: Decimal | None, limit: int) -> list[str]:
     """Why this submit must be confirmed: over the balance or over the user's per-submit limit."""
     reasons = []
     if credits is None:
@@ -97,8 +98,6 @@ class DryRun:
 
     def summary(self) -> str:
         """One line for people."""
-        from lib.kling.pricing import format_cost
-
         if self.errors:
             return f"Dry run: {len(self.errors)} error(s) would stop this submit. Nothing was sent."
         cost = format_cost(self.credits) if self.credits is not None else "an unknown cost"
@@ -109,8 +108,6 @@ class DryRun:
 def dry_run(payloads: list[dict[str, Any]], *, balance: Any, limit: int, extra: Iterable[Problem] = (),
             pending_uploads: Iterable[str] = ()) -> DryRun:
     """Validate every payload of a submit and price it; sends nothing."""
-    from lib.kling.validation import validate_payload
-
     problems = list(extra)
     for payload in payloads:
         problems.extend(p for p in validate_payload(payload) if p not in problems)
@@ -129,16 +126,13 @@ class BatchResult:
     messages: list[str] = field(default_factory=list)
 
 
-def submit_variants(client: Any, ledger: Any, library: Any, uploader: Callable[..., Any], variants: list[Variant],
-                    *, origin: str, limiter: Any = None, batch_id: str | None = None,
-                    now: Any = None, on_wait: Callable[[float], None] | None = None) -> BatchResult:
+def submit_variants(client: KieClient, ledger: LedgerStore, library: LibraryStore, uploader: Uploader,
+                    variants: list[Variant], *, origin: str, limiter: RateLimiter | None = None,
+                    batch_id: str | None = None, now: datetime | None = None,
+                    on_wait: Callable[[float], None] | None = None) -> BatchResult:
     """Refresh the referenced elements, then create each variant once (ledger row first); stop at the first error.
 
     `on_wait(seconds)` hears about every wait for KIE's rate limit (429), to show "retrying in N s"."""
-    from lib.elements.model import ElementError, to_element_spec
-    from lib.kling.job import build_payload
-    from lib.tasks.submit import new_batch_id, submit_payload
-
     result = BatchResult(batch_id or new_batch_id())
     names = list(dict.fromkeys(n for v in variants for t in v.job.prompts() for n in referenced_names(t)))
     try:
@@ -162,18 +156,13 @@ def submit_variants(client: Any, ledger: Any, library: Any, uploader: Callable[.
     return result
 
 
-def failure_fix(fail_code: str | None, fail_msg: str | None = None) -> str:
-    """A plain fix for a failed task, from its failCode and failMsg (lib.errors.advice_for_failure)."""
-    return advice_for_failure(fail_code, fail_msg)
-
-
-def elapsed_s(row: Any, now: datetime | None = None) -> int:
+def elapsed_s(row: HistoryRow, now: datetime | None = None) -> int:
     """Seconds a task ran (to now while unfinished, to its last update once finished)."""
     end = row.updated_at if row.finished and row.updated_at else (now or datetime.now(UTC))
     return max(0, int((end - row.created_at).total_seconds()))
 
 
-def followed_rows(ledger: Any, task_ids: Iterable[str]) -> list[Any]:
+def followed_rows(ledger: LedgerStore, task_ids: Iterable[str]) -> list[HistoryRow]:
     """The ledger rows of the followed tasks, newest first (ids not in the ledger are skipped)."""
     rows = [row for task_id in dict.fromkeys(task_ids) if (row := ledger.get(task_id)) is not None]
     return sorted(rows, key=lambda r: r.created_at, reverse=True)

@@ -12,15 +12,17 @@ import io
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from lib.compose.snippets import PENDING_HOST
+from lib.elements.model import Element, Uploader
 from lib.kie.errors import KieError
 from lib.kling import rules
 from lib.kling.job import ElementSpec, Job, Shot, referenced_names
+from lib.kling.media import check_image
 from lib.kling.validation import Problem
 
 log = logging.getLogger(__name__)
@@ -210,7 +212,7 @@ def form_problems(form: Mapping[str, Any], library_names: Iterable[str]) -> list
     return problems
 
 
-def preview_specs(elements: Iterable[Any]) -> tuple[dict[str, ElementSpec], list[str]]:
+def preview_specs(elements: Iterable[Element]) -> tuple[dict[str, ElementSpec], list[str]]:
     """ElementSpecs from library elements for previewing, and the names whose files upload only at submit."""
     specs, pending = {}, []
     for element in elements:
@@ -278,10 +280,8 @@ def content_sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def upload_frame(uploader: Callable[..., Any], name: str, data: bytes) -> FrameUpload:
+def upload_frame(uploader: Uploader, name: str, data: bytes) -> FrameUpload:
     """Check a frame image (JPG/PNG, ≤10 MB, complete) and upload it; failures come back as problems."""
-    from lib.kling.media import check_image
-
     sha = content_sha(data)
     check = check_image(name, io.BytesIO(data), min_side=None)
     if not check.ok:

@@ -9,8 +9,9 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lib.history.row import HistoryRow
 from lib.kie.client import CreateHooks, KieClient
 from lib.kie.errors import (
     GATEWAY_STATUSES,
@@ -21,6 +22,11 @@ from lib.kie.errors import (
     KieTimeoutError,
     ValidationError,
 )
+from lib.kling.pricing import estimate_credits
+from lib.kling.validation import validate_payload
+
+if TYPE_CHECKING:
+    from lib.storage.base import LedgerStore
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +87,11 @@ class Submission:
     """What one submit produced: the ledger row, or the error that stopped it (nothing created)."""
 
     payload: dict[str, Any]
-    row: Any | None = None
+    row: HistoryRow | None = None
     error: KieError | None = None
 
 
 def _row_from_payload(payload: dict[str, Any], *, batch_id: str, origin: str, estimated: int, account: str) -> Any:
-    from lib.history.row import HistoryRow
 
     return HistoryRow.from_payload("pending", payload, origin=origin, state="queued", batch_id=batch_id,
                                    estimated_credits=estimated, account=account if origin == "live" else "")
@@ -106,16 +111,13 @@ def create_hooks_for(limiter: RateLimiter | None, on_wait: Callable[[float], Non
                        before_resend=limiter.wait_turn if limiter else None)
 
 
-def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, origin: str, batch_id: str,
+def submit_payload(client: KieClient, ledger: LedgerStore, payload: dict[str, Any], *, origin: str, batch_id: str,
                    limiter: RateLimiter | None = None, on_wait: Callable[[float], None] | None = None,
                    sleep: Callable[[float], None] | None = None) -> Submission:
     """Validate, create the task once, and write its row before anything else happens.
 
     A 429 is waited out (KIE's Retry-After, else 2/4/8 s with jitter) and re-sent; `on_wait(seconds)` is told
     before each wait so the page can say "rate limited, retrying in N s"."""
-    from lib.kling.pricing import estimate_credits
-    from lib.kling.validation import validate_payload
-
     errors = [p for p in validate_payload(payload) if p.level == "error"]
     if errors:
         raise ValidationError(errors)
@@ -137,7 +139,7 @@ def submit_payload(client: KieClient, ledger: Any, payload: dict[str, Any], *, o
     return _recorded(ledger, payload, replace(row, task_id=task_id), None)
 
 
-def _recorded(ledger: Any, payload: dict[str, Any], row: Any, error: KieError | None) -> Submission:
+def _recorded(ledger: LedgerStore, payload: dict[str, Any], row: HistoryRow, error: KieError | None) -> Submission:
     """Append the row of a task KIE has (or may have) created; if that fails, the error names the task."""
     try:
         ledger.append(row)

@@ -8,6 +8,7 @@ checked like the first. In sandbox mode the sandbox's own origin is allowed as w
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import logging
 import socket
@@ -218,8 +219,6 @@ def stream_capped(response: requests.Response, sink: IO[bytes], max_bytes: int, 
 def fetch_bytes(url: str, *, max_bytes: int, allow_private: Allowance = False,
                 timeout: tuple[float, float] = DEFAULT_TIMEOUT, max_seconds: float = 60.0) -> tuple[bytes, str]:
     """A small file (an image, a short video) from `url` under the fetch rules: (bytes, content type)."""
-    import io
-
     response = open_url(url, allow_private=allow_private, timeout=timeout)
     try:
         if response.status_code != 200:

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
+import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
 
 import streamlit as st
 
 from lib.common.settings import Settings
+from lib.elements.model import Uploader
 from lib.history.row import UNFINISHED_STATES, HistoryRow, visible_to
 from lib.kie.client import KieClient
 from lib.kie.errors import KieError
-from lib.sandbox.server import SandboxServer
+from lib.kie.models import UploadedFile
+from lib.kie.uploads import upload_file
+from lib.sandbox.server import SandboxServer, start_sandbox
 from lib.storage.base import LedgerStore, LibraryStore, Storage
 from lib.storage.files import open_file_storage
+from lib.tasks.submit import RateLimiter
+from lib.trust.fetch import is_public_ip
 
 log = logging.getLogger(__name__)
 
@@ -51,24 +61,20 @@ def read_secrets() -> dict[str, Any]:
 
 
 @st.cache_resource(show_spinner="Starting the offline sandbox…")
-def _sandbox_for(data_dir: str) -> Any:
+def _sandbox_for(data_dir: str) -> SandboxServer:
     """One sandbox server per app process and data folder. It holds no key, so sharing it is safe."""
-    import os
-    from pathlib import Path
-
-    from lib.sandbox.server import start_sandbox
 
     port = int(os.environ.get("KLING_SANDBOX_PORT") or 0)
     seconds = float(os.environ.get("KLING_SANDBOX_SECONDS") or 8.0)
     return start_sandbox(port=port, data_dir=Path(data_dir) / "sandbox", progress="wall", seconds=seconds)
 
 
-def get_sandbox(settings: Settings) -> Any:
+def get_sandbox(settings: Settings) -> SandboxServer:
     """The running sandbox for this data folder (started on first use)."""
     return _sandbox_for(str(settings.data_dir.resolve()))
 
 
-def _client_for(settings: Settings, sandbox: Any | None) -> KieClient:
+def _client_for(settings: Settings, sandbox: SandboxServer | None) -> KieClient:
     """This session's client, rebuilt only when the key or the base URLs change. Lives in session state."""
     if sandbox is not None:
         key, api_base, upload_base = "sandbox-demo", sandbox.base_url, sandbox.base_url
@@ -146,10 +152,8 @@ def unfinished_rows(ctx: AppContext) -> tuple[HistoryRow, ...]:
     return ledger_view(ctx)[0]
 
 
-def service_now(ctx: AppContext) -> Any:
+def service_now(ctx: AppContext) -> datetime:
     """'Now' as the file host sees it: the sandbox's own clock (which tests and demos can advance) or real UTC."""
-    from datetime import UTC, datetime
-
     if ctx.sandbox is not None:
         return datetime.fromtimestamp(ctx.sandbox.backend.now(), UTC)
     return datetime.now(UTC)
@@ -160,11 +164,9 @@ def get_library(ctx: AppContext) -> LibraryStore:
     return ctx.storage.library
 
 
-def get_uploader(ctx: AppContext) -> Any:
+def get_uploader(ctx: AppContext) -> Uploader:
     """upload_file bound to this session's client: uploader(source, file_name, upload_path, method)."""
-    from lib.kie.uploads import upload_file
-
-    def uploader(source: Any, file_name: str, upload_path: str, method: str = "auto") -> Any:
+    def uploader(source: IO[bytes] | str, file_name: str, upload_path: str, method: str = "auto") -> UploadedFile:
         return upload_file(ctx.client, source, file_name=file_name, upload_path=upload_path, method=method)
 
     return uploader
@@ -179,10 +181,7 @@ def allow_private_results(ctx: AppContext) -> tuple[str, ...]:
 
 
 def _is_private_base(base: str) -> bool:
-    import ipaddress
-    from urllib.parse import urlparse
 
-    from lib.trust.fetch import is_public_ip
 
     host = urlparse(base).hostname or ""
     if host == "localhost":
@@ -194,13 +193,12 @@ def _is_private_base(base: str) -> bool:
 
 
 @st.cache_resource(show_spinner=False)
-def _rate_limiter_for(account: str) -> Any:
-    from lib.tasks.submit import RateLimiter
+def _rate_limiter_for(account: str) -> RateLimiter:
 
     return RateLimiter()
 
 
-def get_rate_limiter(ctx: AppContext) -> Any:
+def get_rate_limiter(ctx: AppContext) -> RateLimiter:
     """KIE's 20-creates-per-10-s limit is per account, so every session with the same key shares one limiter.
     Keyed by the key's one-way fingerprint: the key itself is never cached."""
     return _rate_limiter_for(f"{ctx.client.account}|{ctx.client.api_base}")
