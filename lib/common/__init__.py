@@ -1,1 +1,1 @@
-"""common."""
+"""Small shared pieces with no domain: the clock, the one atomic file write, settings."""

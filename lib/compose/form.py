@@ -1,4 +1,4 @@
-"""The Compose form as plain Python: session-state form → Job → payload, problem placement, frames, fork, drafts.
+"""The Compose form as plain Python: session-state form → Job → payload, problem placement, frames, fork.
 
 Batches (variants, cost, submit, follow) live in lib.compose.batches and the cURL/Python snippets in lib.compose.snippets; their
 public names are re-exported here so callers keep importing from lib.compose.

@@ -1,1 +1,1 @@
-"""elements."""
+"""The element library: element records and rules, the library on disk, JSON export and import."""

@@ -1,1 +1,1 @@
-"""tasks."""
+"""Work on KIE tasks: submitting (guard, pacing), following (due rows, one tick), archiving results."""

@@ -1,4 +1,5 @@
-"""Submitting and following tasks: the ledger row is written before the first query; paid tasks are never lost."""
+"""Submitting tasks: a created task is recorded before anything else, a double click never creates two, and
+KIE's 20-per-10-s limit is kept; a createTask that may have reached KIE is never sent again."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one Streamlit helper module: page setup, the shared sidebar, session defaults and guarded settings."""
+"""What every page needs: the AppContext (settings, this session's client, storage, sandbox) and its getters."""
 
 from __future__ import annotations
 
