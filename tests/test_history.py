@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from lib.history.csvfile import split_torn_tail
 from lib.history.ledger import DuplicateTaskError, HistoryFileError, Ledger, UnknownTaskError
 from lib.history.row import COLUMNS, SCHEMA_VERSION, HistoryRow
 from lib.history.transfer import ImportReport, export_csv, import_csv, recipe_json
+from lib.kie.models import TaskState
+from tests.csv_helpers import split_torn_tail
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -88,11 +89,22 @@ def test_from_csv_dict_rejects_bad_values_naming_the_column(column: str, text: s
 
 
 def test_row_normalises_times_and_accepts_enum_state() -> None:
-    class FakeState:
-        value = "running"
+    row = make_row(created_at=datetime(2026, 3, 1, 12), state=TaskState.RUNNING)
+    assert row.created_at.tzinfo is UTC and row.updated_at == row.created_at
+    assert row.state == "running" and type(row.state) is str
 
-    row = make_row(created_at=datetime(2026, 3, 1, 12), state=FakeState())
-    assert row.created_at.tzinfo is UTC and row.updated_at == row.created_at and row.state == "running"
+
+@pytest.mark.parametrize("state", list(TaskState))
+def test_enum_state_is_written_by_value_and_reads_back(ledger: Ledger, state: TaskState) -> None:
+    # Regression: TaskState is a str, so a str-only check kept the enum and the file said "TaskState.SUCCEEDED".
+    ledger.append(make_row("new", state=state))
+    ledger.append(make_row("changed"))
+    ledger.update("changed", state=state)
+    cells = list(csv.DictReader(io.StringIO(ledger.path.read_text("utf-8"))))
+    assert [c["state"] for c in cells] == [state.value, state.value]
+    fresh = Ledger(ledger.path).rows()
+    assert [r.state for r in fresh] == [state.value, state.value]
+    assert all(r.finished is state.finished for r in fresh)
 
 
 def test_from_payload_extracts_settings_and_drops_secrets() -> None:
@@ -163,15 +175,6 @@ def test_file_is_plain_csv_for_pandas_and_spreadsheets(ledger: Ledger) -> None:
     assert list(frame.columns) == list(COLUMNS)
     assert frame["schema_version"].tolist() == [1, 1]
     assert frame["prompt"][0] == "multi\nline, with \"quotes\""
-
-
-def test_frame_has_typed_columns(ledger: Ledger) -> None:
-    ledger.append(full_row("a"))
-    ledger.append(make_row("b"))
-    frame = ledger.frame()
-    assert list(frame.columns) == list(COLUMNS[1:])
-    assert str(frame["created_at"].dtype).startswith("datetime64") and frame["sound"].dtype == bool
-    assert frame["rating"].tolist() == [4, 0] and frame["duration"].isna().tolist() == [False, True]
 
 
 def test_mtime_signature_changes_with_every_write(ledger: Ledger) -> None:

@@ -339,6 +339,7 @@ def test_two_to_four_images(images, ok):
         ("dog", True), ("element_dog", True), ("my-cat_2", True), ("A1", True),
         ("my cat", False), ("cat!", False), ("cаt", False),  # Cyrillic а
         ("ｃat", False), ("café", False), ("", False), ("dog.png", False),
+        ("a" * 40, True), ("a" * 41, False),  # the library's cap (lib.kling.rules), checked on every payload
     ],
 )
 def test_element_names(name, ok):
@@ -349,13 +350,13 @@ def test_element_names(name, ok):
 def test_element_name_message_suggests_a_fix():
     body = single(prompt="scene", kling_elements=[element("my cat")])
     [problem] = problems_at(errors_only(validate_payload(body)), "input.kling_elements[0].name")
-    assert problem.message == "Element name 'my cat' may only use letters, digits, _ and -: try 'my_cat'."
+    assert problem.message == "Element 1: Name 'my cat' has a space: use letters, digits, _ or -, e.g. 'my_cat'"
 
 
 def test_lookalike_name_is_explained():
     body = single(prompt="scene", kling_elements=[element("cаt")])
     [problem] = errors_only(validate_payload(body))
-    assert "CYRILLIC SMALL LETTER A" in problem.message
+    assert "Cyrillic Small Letter A" in problem.message and "looks like the Latin 'a'" in problem.message
 
 
 @pytest.mark.parametrize(("value", "ok"), [(None, False), (5, False), (DELETE, False)])

@@ -7,12 +7,19 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 
-def write_atomically(path: Path, source: bytes | IO[bytes], *, fsync: bool = True, keep_mode: bool = False) -> None:
+class Readable(Protocol):
+    """Anything with a binary read(size): a file, a socket stream, a capped reader."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def write_atomically(path: Path, source: bytes | bytearray | memoryview | Readable, *, fsync: bool = True,
+                     keep_mode: bool = False) -> None:
     """Replace `path` with `source` (bytes or a binary stream) so readers never see half a file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

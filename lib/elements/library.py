@@ -26,7 +26,6 @@ from lib.common.atomic import write_atomically
 from lib.elements.model import (
     LOCAL_METHODS,
     SCHEMA_VERSION,
-    UPLOAD_LIFETIME,
     UPLOAD_PATH,
     Element,
     ElementError,
@@ -44,16 +43,18 @@ from lib.elements.model import (
     inspect_files,
     inspect_urls,
     iso_time,
-    name_problems,
     needs_upload,
     parse_time,
     safe_file_name,
-    to_spec,
+    to_element_spec,
     to_utc,
     unique_file_name,
     upload_status,
 )
 from lib.elements.transfer import add_imported, element_from_json, element_to_json, export_entry, import_entries
+from lib.kie.models import UPLOAD_LIFETIME
+from lib.kling import rules
+from lib.kling.job import element_entry
 from lib.trust.paths import is_inside
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class ElementLibrary:
 
     def check_name(self, name: str, exclude_id: str | None = None) -> list[str]:
         """As-you-type messages for a name: its characters, length and uniqueness."""
-        return name_problems(name) + duplicate_problems(name, self._load().values(), exclude_id)
+        return rules.element_name_problems(name) + duplicate_problems(name, self._load().values(), exclude_id)
 
     def status(self, element: Element, now: datetime | None = None) -> UploadStatus:
         """The element's upload state at `now`."""
@@ -103,7 +104,7 @@ class ElementLibrary:
 
     def to_spec(self, element: Element) -> dict[str, Any]:
         """The element's `kling_elements` entry with its KIE URLs."""
-        return to_spec(element)
+        return element_entry(to_element_spec(element))
 
     def local_file(self, media: ElementMedia) -> Path | None:
         """The stored original of a file, when it is still on disk."""
@@ -120,7 +121,7 @@ class ElementLibrary:
             elements = self._load()
             incoming, kinds, file_problems = inspect_files(files)
             linked, url_problems = inspect_urls(urls)
-            problems = (name_problems(name) + duplicate_problems(name, elements.values(), None)
+            problems = (rules.element_name_problems(name) + duplicate_problems(name, elements.values(), None)
                         + description_problems(description) + file_problems + url_problems
                         + count_problems(kinds + [m.kind for m in linked]))
             if problems:
@@ -151,7 +152,7 @@ class ElementLibrary:
             kept = [m for m in current.media if m.file_name not in remove]
             incoming, kinds, problems = inspect_files(add_files)
             linked, url_problems = inspect_urls(add_urls)
-            problems = ((name_problems(name) + duplicate_problems(name, elements.values(), element_id) if name is not None else [])
+            problems = ((rules.element_name_problems(name) + duplicate_problems(name, elements.values(), element_id) if name is not None else [])
                         + (description_problems(description) if description is not None else [])
                         + [f"'{f}' is not a file of '{current.name}': pick one of {', '.join(names)}."
                            for f in sorted(remove - set(names))]

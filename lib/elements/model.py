@@ -15,20 +15,16 @@ from urllib.parse import unquote, urlparse
 
 from lib.common.clock import parse_time as parse_iso_time
 from lib.kling import rules
+from lib.kling.job import ElementSpec
+from lib.kling.media import check_media
 from lib.kling.validation import url_problem
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-NAME_MAX_CHARS = 40  # app decision: KIE documents no limit (kie-api.md §13.6); keeps @name short in prompts
 REFRESH_MARGIN = timedelta(hours=6)  # re-upload when fewer hours than this are left
-UPLOAD_LIFETIME = timedelta(days=3)  # only used when an uploader reports no expiry
 UPLOAD_PATH = "kling-studio/elements"
 LOCAL_METHODS = ("auto", "stream", "base64")
-_NAME_CHAR_RE = re.compile(rf"[{rules.ELEMENT_NAME_CHARS}]")
-# Letters that look Latin but are not (Cyrillic, Greek): the usual way a name "looks right" and fails.
-_LOOKALIKES = dict(zip("асеіјоррѕхуАВСЕНІЈКМНОРЅТХУΑΒΕΖΗΙΚΜΝΟΡΤΥΧοντ",
-                       "aceijoppsxyABCEHIJKMHOPSTXYABEZHIKMNOPTYXovt", strict=True))
 
 FileInput = tuple[str, "bytes | IO[bytes]"]
 Uploader = Callable[..., Any]
@@ -143,40 +139,7 @@ def _url_file_name(url: str) -> str:
     return safe_file_name(unquote(urlparse(url).path.rsplit("/", 1)[-1]) or "file")
 
 
-# ---------------------------------------------------------------- names and counts
-
-def suggest_name(name: str) -> str:
-    """The nearest valid name: look-alikes made Latin, accents dropped, spaces to _, others removed."""
-    text = "".join(_LOOKALIKES.get(c, c) for c in name.strip())
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    text = re.sub(r"\s+", "_", text)
-    text = "".join(_NAME_CHAR_RE.findall(text))[:NAME_MAX_CHARS]
-    return text or "element_1"
-
-
-def name_problems(name: str) -> list[str]:
-    """Why a name cannot be used as @name (empty list when it can); ignores other elements."""
-    if not name or not name.strip():
-        return ["Name is empty: type a short name such as 'my_cat' (letters, digits, _ or -)."]
-    if rules.ELEMENT_NAME_RE.fullmatch(name) and len(name) <= NAME_MAX_CHARS:
-        return []
-    hint = suggest_name(name)
-    problems = []
-    if any(c.isspace() for c in name):
-        problems.append(f"Name '{name}' has a space: use letters, digits, _ or -, e.g. '{hint}'")
-    for char in dict.fromkeys(c for c in name if c in _LOOKALIKES):
-        label = unicodedata.name(char, "non-Latin letter").title()
-        problems.append(f"Name '{name}' has '{char}' ({label}), which looks like the Latin '{_LOOKALIKES[char]}' "
-                        f"but is not: retype it as '{hint}'")
-    others = [c for c in dict.fromkeys(name) if not c.isspace() and c not in _LOOKALIKES and not _NAME_CHAR_RE.match(c)]
-    if others:
-        shown = " ".join(f"'{c}'" for c in others)
-        problems.append(f"Name '{name}' has {shown}, which @name cannot use: use letters, digits, _ or -, e.g. '{hint}'")
-    if len(name) > NAME_MAX_CHARS:
-        problems.append(f"Name '{name[:20]}…' is {len(name)} characters long: use at most {NAME_MAX_CHARS}, "
-                        f"e.g. '{hint}'")
-    return problems
-
+# ---------------------------------------------------------------- names and counts (the rules: lib.kling.rules)
 
 def duplicate_problems(name: str, elements: Iterable[Element], exclude_id: str | None) -> list[str]:
     """Why `name` clashes with another element (ignoring case), with a free name to use instead."""
@@ -186,31 +149,16 @@ def duplicate_problems(name: str, elements: Iterable[Element], exclude_id: str |
     if clash is None:
         return []
     n = 2
-    while f"{name[:NAME_MAX_CHARS - 1 - len(str(n))]}_{n}".lower() in taken:
+    while f"{name[:rules.ELEMENT_NAME_MAX_CHARS - 1 - len(str(n))]}_{n}".lower() in taken:
         n += 1
-    free = f"{name[:NAME_MAX_CHARS - 1 - len(str(n))]}_{n}"
+    free = f"{name[:rules.ELEMENT_NAME_MAX_CHARS - 1 - len(str(n))]}_{n}"
     return [f"An element named '{clash.name}' already exists: pick another name, e.g. '{free}'"]
 
 
 def count_problems(kinds: Sequence[str]) -> list[str]:
-    """Why a set of media kinds cannot make an element: 2–4 images or exactly 1 video, never both."""
-    images, videos = kinds.count("image"), kinds.count("video")
-    low, high = rules.ELEMENT_IMAGES_MIN, rules.ELEMENT_IMAGES_MAX
-    if images and videos:
-        return [f"An element takes images or one video, not both: remove the video, or remove the {images} "
-                f"image{'s' if images > 1 else ''} and keep the video."]
-    if videos > rules.ELEMENT_VIDEOS:
-        return [f"{videos} videos: an element takes exactly {rules.ELEMENT_VIDEOS} video. Keep one and remove the rest."]
-    if videos:
-        return []
-    if images == 0:
-        return [f"No reference files: add {low}–{high} images (JPG/PNG) or 1 video (MP4/MOV)."]
-    if images < low:
-        return [f"Only {images} image: add {low - images}–{high - images} more (an element takes {low}–{high} "
-                "images), or use 1 video instead."]
-    if images > high:
-        return [f"{images} images is too many: remove {images - high} (an element takes {low}–{high} images)."]
-    return []
+    """The file-count rule (lib.kling.rules) for a list of media kinds, as the library's list of messages."""
+    problem = rules.element_count_problem(kinds.count("image"), kinds.count("video"))
+    return [problem.message] if problem else []
 
 
 def description_problems(description: object) -> list[str]:
@@ -232,8 +180,6 @@ class Incoming:
 
 def inspect_files(files: Iterable[FileInput]) -> tuple[list[Incoming], list[str], list[str]]:
     """Check each file; returns the good ones, the kind of every recognised file, and the problems."""
-    from lib.kling.media import check_media  # lazily: media checks are their own module
-
     incoming, kinds, problems = [], [], []
     for file_name, data in files:
         stream = io.BytesIO(bytes(data)) if isinstance(data, bytes | bytearray | memoryview) else data
@@ -320,25 +266,20 @@ def upload_status(element: Element, now: datetime | None = None) -> UploadStatus
     return UploadStatus("uploaded", f"expires in {left}", hours)
 
 
-def to_spec(element: Element) -> dict[str, Any]:
-    """The element's `kling_elements` entry with its KIE URLs; raises if a file is not uploaded."""
+def element_spec(element: Element, urls: Sequence[str]) -> ElementSpec:
+    """The element as a Job's ElementSpec with these URLs (its images, or its one video)."""
+    found = tuple(urls)
+    return ElementSpec(name=element.name, description=element.description,
+                       image_urls=found if element.kind == "images" else (),
+                       video_urls=found if element.kind == "video" else ())
+
+
+def to_element_spec(element: Element) -> ElementSpec:
+    """The element as an ElementSpec with its KIE URLs (for building a Job); raises if a file is not uploaded."""
     missing = [m.file_name for m in element.media if not m.kie_url]
     if missing:
         raise ElementError([f"Element '{element.name}' is not uploaded yet ({', '.join(missing)}): upload it first."])
-    urls = [m.kie_url for m in element.media]
-    key = rules.VIDEO_FIELD_BY_SCHEMA[rules.video_element_schema()] if element.kind == "video" else "element_input_urls"
-    return {"name": element.name, "description": element.description, key: urls}
-
-
-def to_element_spec(element: Element) -> Any:
-    """The element as a `lib.jobs.ElementSpec` with its KIE URLs (for building a Job)."""
-    from lib.kling.job import ElementSpec
-
-    spec = to_spec(element)
-    urls = tuple(m.kie_url for m in element.media if m.kie_url)
-    return ElementSpec(name=spec["name"], description=spec["description"],
-                       image_urls=urls if element.kind == "images" else (),
-                       video_urls=urls if element.kind == "video" else ())
+    return element_spec(element, [m.kie_url for m in element.media if m.kie_url])
 
 
 def copy_name(name: str, elements: Iterable[Element]) -> str:
@@ -347,7 +288,7 @@ def copy_name(name: str, elements: Iterable[Element]) -> str:
     n = 1
     while True:
         suffix = "_copy" if n == 1 else f"_copy{n}"
-        candidate = name[: NAME_MAX_CHARS - len(suffix)] + suffix
+        candidate = name[: rules.ELEMENT_NAME_MAX_CHARS - len(suffix)] + suffix
         if candidate.lower() not in taken:
             return candidate
         n += 1

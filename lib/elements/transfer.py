@@ -18,13 +18,14 @@ from lib.elements.model import (
     description_problems,
     duplicate_problems,
     element_kind,
-    name_problems,
+    element_spec,
     parse_time,
     safe_file_name,
     unique_file_name,
     url_media,
 )
 from lib.kling import rules
+from lib.kling.job import element_entry
 from lib.trust.limits import MAX_JSON_IMPORT_BYTES, InputTooLarge, loads_bounded
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,10 @@ _EXPORT_MEDIA_FIELDS = ("file_name", "kind", "mime_type", "size", "width", "heig
 def export_entry(element: Element) -> dict[str, Any]:
     """One element as a `kling_elements` entry plus our metadata under `kling_studio`."""
     urls = [m.kie_url or m.source_url for m in element.media if m.kie_url or m.source_url]
-    key = rules.VIDEO_FIELD_BY_SCHEMA[rules.video_element_schema()] if element.kind == "video" else "element_input_urls"
     media = [{f: getattr(m, f) for f in _EXPORT_MEDIA_FIELDS if getattr(m, f) is not None} for m in element.media]
     meta = {"id": element.id, "kind": element.kind, "originals": "not embedded (local copies stay on this machine)",
             "media": media}
-    return {"name": element.name, "description": element.description, key: urls, "kling_studio": meta}
+    return {**element_entry(element_spec(element, urls)), "kling_studio": meta}
 
 
 def _json_type(value: object) -> str:
@@ -92,7 +92,7 @@ def element_from_entry(entry: object, stamp: str) -> Element:
     if not isinstance(entry, dict):
         raise ElementError([f"is {_json_type(entry)}, not an element object with name, description and URLs"])
     name, description = entry.get("name"), entry.get("description")
-    problems = (name_problems(name) if isinstance(name, str) else ["has no name"]) + description_problems(description)
+    problems = (rules.element_name_problems(name) if isinstance(name, str) else ["has no name"]) + description_problems(description)
     meta = entry.get("kling_studio") if isinstance(entry.get("kling_studio"), dict) else {}
     by_url: dict[str, dict[str, Any]] = {}
     for raw in meta.get("media") if isinstance(meta.get("media"), list) else []:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import logging
 import math
@@ -13,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lib.common.clock import format_time, parse_time, utc_now
+from lib.kie.models import FINISHED_STATES, TaskState
+from lib.kling.job import parse_duration
 from lib.trust.limits import loads_bounded
 
 logger = logging.getLogger(__name__)
@@ -29,8 +32,8 @@ FIELDS: tuple[str, ...] = COLUMNS[1:]
 OPTIONAL_COLUMNS = frozenset({"imported_at"})
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in OPTIONAL_COLUMNS)
 REQUIRED_FIELDS: tuple[str, ...] = REQUIRED_COLUMNS[1:]
-STATES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "unknown")
-UNFINISHED_STATES = frozenset({"queued", "running", "unknown"})
+STATES: tuple[str, ...] = tuple(state.value for state in TaskState)  # queued, running, succeeded, failed, unknown
+UNFINISHED_STATES = frozenset(STATES) - FINISHED_STATES
 ORIGINS: tuple[str, ...] = ("live", "sandbox")
 _STATE_SET = frozenset(STATES)
 _ORIGIN_SET = frozenset(ORIGINS)
@@ -157,7 +160,7 @@ class HistoryRow:
     updated_at: datetime | None = None
     origin: str
     model: str = DEFAULT_MODEL
-    state: str = "queued"
+    state: str = TaskState.QUEUED.value  # a TaskState is accepted too and stored as its value
     prompt: str = ""
     shots_json: str = ""
     duration: int | None = None
@@ -182,8 +185,8 @@ class HistoryRow:
 
     def __post_init__(self) -> None:
         fix = object.__setattr__
-        if not isinstance(self.state, str):  # a TaskState enum from lib.kie.client
-            fix(self, "state", str(getattr(self.state, "value", self.state)))
+        if isinstance(self.state, enum.Enum):  # a TaskState is a str too, but writes as "TaskState.SUCCEEDED"
+            fix(self, "state", self.state.value)
         for name in ("created_at", "updated_at", "last_checked_at", "imported_at"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is not UTC:
@@ -221,7 +224,7 @@ class HistoryRow:
     @property
     def finished(self) -> bool:
         """True once the task succeeded or failed."""
-        return self.state in ("succeeded", "failed")
+        return self.state in FINISHED_STATES
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -281,7 +284,7 @@ class HistoryRow:
             task_id=task_id, batch_id=batch_id, created_at=created_at or utc_now(), origin=origin,
             model=str(clean.get("model") or DEFAULT_MODEL), state=state, prompt=str(inp.get("prompt") or ""),
             shots_json=json.dumps(shots, ensure_ascii=False) if shots else "",
-            duration=_parse_int(str(inp.get("duration") or "")), mode=str(inp.get("mode") or ""),
+            duration=parse_duration(inp.get("duration")), mode=str(inp.get("mode") or ""),
             sound=bool(inp.get("sound")), multi_shots=bool(inp.get("multi_shots")), elements=names,
             aspect_ratio=str(inp.get("aspect_ratio") or ""), estimated_credits=estimated_credits,
             payload_json=json.dumps(clean, ensure_ascii=False, sort_keys=True), account=account,

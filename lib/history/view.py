@@ -20,13 +20,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IMPORTED_BADGE = "📥 imported, not followed"
-STATE_BADGES: dict[str, str] = {
-    "queued": "⏳ queued",
-    "running": "🔄 running",
-    "succeeded": "✅ succeeded",
-    "failed": "❌ failed",
-    "unknown": "❓ unknown",
-}
+# The one icon per state, for every page (History's table and details, Compose's followed tasks).
+STATE_ICONS: dict[str, str] = {"queued": "⏳", "running": "🔄", "succeeded": "✅", "failed": "❌", "unknown": "❓"}
+STATE_BADGES: dict[str, str] = {state: f"{icon} {state}" for state, icon in STATE_ICONS.items()}
 STALE_BADGE = "⌛ stale, still checking"
 SOUND_CHOICES = ("any", "on", "off")
 UNKNOWN_HELP = (
@@ -39,6 +35,11 @@ ABSENT = "—"  # a field a payload does not have, in the diff table
 def details_link(task_id: str) -> str:
     """The relative deep link to a run's details (the id is URL-encoded: it may come from an import)."""
     return f"History?task={quote(task_id, safe='')}"
+
+
+def state_icon(state: str) -> str:
+    """The emoji for a task state ('❔' for a word outside the vocabulary)."""
+    return STATE_ICONS.get(state, "❔")
 
 
 def state_badge(row: HistoryRow) -> str:

@@ -20,16 +20,23 @@ log = logging.getLogger(__name__)
 
 
 class TaskState(str, enum.Enum):
-    """The closed set of task states, whatever vocabulary the server speaks."""
+    """The closed set of task states, whatever vocabulary the server speaks (the app's one vocabulary)."""
 
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # Never on the wire (parse_state refuses it): the app's own word for a createTask whose answer was lost
+    # after the request may have reached KIE, so a paid task may exist.
+    UNKNOWN = "unknown"
 
     @property
     def finished(self) -> bool:
-        return self in (TaskState.SUCCEEDED, TaskState.FAILED)
+        """True once the task succeeded or failed: nothing about it changes any more."""
+        return self.value in FINISHED_STATES
+
+
+FINISHED_STATES: frozenset[str] = frozenset({TaskState.SUCCEEDED.value, TaskState.FAILED.value})
 
 
 _WIRE_STATES = {
@@ -124,6 +131,9 @@ class TaskRecord:
         )
 
 
+UPLOAD_LIFETIME = timedelta(days=3)  # KIE deletes uploaded files this long after upload (the one declaration)
+
+
 @dataclass(frozen=True)
 class UploadedFile:
     """A file on KIE's host; KIE deletes it 3 days after `uploaded_at`."""
@@ -156,9 +166,6 @@ class UploadedFile:
             method=method,
             original_name=original_name,
         )
-
-
-UPLOAD_LIFETIME = timedelta(days=3)
 
 
 def _parse_time(value: object) -> datetime:

@@ -83,10 +83,12 @@ def _job_references(job: Job) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _element_payload(element: ElementSpec, schema: str) -> dict[str, Any]:
+def element_entry(element: ElementSpec, schema: str | None = None) -> dict[str, Any]:
+    """The element's `kling_elements` entry (the one builder: jobs, the library and its export use it)."""
+    schema = schema or rules.video_element_schema()
     body: dict[str, Any] = {"name": element.name, "description": element.description}
     video_field = rules.VIDEO_FIELD_BY_SCHEMA[schema]
-    if element.image_urls or (element.video_urls and video_field == "element_input_urls"):
+    if not element.video_urls or element.image_urls or video_field == "element_input_urls":
         body["element_input_urls"] = list(element.image_urls)
     if element.video_urls:
         body.setdefault(video_field, [])
@@ -118,7 +120,7 @@ def build_payload(job: Job, *, video_schema: str | None = None) -> dict[str, Any
     data["mode"] = job.mode
     data["multi_shots"] = job.multi_shots
     used = set(_job_references(job))
-    elements = [_element_payload(e, schema) for e in job.elements if e.name in used]
+    elements = [element_entry(e, schema) for e in job.elements if e.name in used]
     if elements:
         data["kling_elements"] = elements
     if job.cfg_scale is not None:
@@ -133,14 +135,22 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(item for item in value if isinstance(item, str))
 
 
-def _whole(value: Any, default: int) -> int:
+def parse_duration(value: object) -> int | None:
+    """Whole seconds from a duration as KIE spells it ("5") or as a number (5); None when it is neither.
+
+    The one reader of a duration or shot length in a createTask body (jobs, validation, pricing, history)."""
     if isinstance(value, bool):
-        return default
+        return None
     if isinstance(value, int):
         return value
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
-    return default
+    return None
+
+
+def _seconds_or(value: object, default: int) -> int:
+    seconds = parse_duration(value)
+    return default if seconds is None else seconds
 
 
 def _optional_int(value: Any) -> int | None:
@@ -171,7 +181,7 @@ def _shots_from_payload(value: Any) -> tuple[Shot, ...]:
     for raw in value:
         if isinstance(raw, dict):
             prompt = raw.get("prompt")
-            shots.append(Shot(prompt if isinstance(prompt, str) else "", _whole(raw.get("duration"), 0)))
+            shots.append(Shot(prompt if isinstance(prompt, str) else "", _seconds_or(raw.get("duration"), 0)))
     return tuple(shots)
 
 
@@ -188,7 +198,7 @@ def job_from_payload(payload: Any, *, video_schema: str | None = None) -> Job:
         prompt=prompt if isinstance(prompt, str) else "",
         multi_shots=data.get("multi_shots") is True,
         shots=_shots_from_payload(data.get("multi_prompt")),
-        duration=_whole(data.get("duration"), rules.DEFAULT_DURATION),
+        duration=_seconds_or(data.get("duration"), rules.DEFAULT_DURATION),
         mode=data.get("mode") if isinstance(data.get("mode"), str) else "std",
         sound=data.get("sound") is True,
         aspect_ratio=aspect if isinstance(aspect, str) else None,

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from lib.kling import rules
-from lib.kling.job import Job, build_payload
+from lib.kling.job import Job, build_payload, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +36,15 @@ def credits_per_second(mode: str, sound: bool) -> int:
     return PRICES[mode][bool(sound)]
 
 
-def _payload_seconds(data: dict[str, Any]) -> int:
-    duration = data.get("duration")
-    if isinstance(duration, str) and duration.isascii() and duration.isdigit():
-        return int(duration)
-    if isinstance(duration, int) and not isinstance(duration, bool):
-        return duration
-    raise ValueError(f"Cannot price a request whose duration is {duration!r}: set a duration from 3 to 15 s.")
-
-
 def estimate_credits(payload: dict[str, Any]) -> int:
     """Credits a createTask body will cost; multi-shot bills on the total duration."""
     data = payload.get("input") if isinstance(payload, dict) else None
     if not isinstance(data, dict):
         raise ValueError("Cannot price a request without an input object.")
-    seconds = _payload_seconds(data)
+    seconds = parse_duration(data.get("duration"))
+    if seconds is None:
+        raise ValueError(f"Cannot price a request whose duration is {data.get('duration')!r}: "
+                         "set a duration from 3 to 15 s.")
     if not rules.DURATION_MIN <= seconds <= rules.DURATION_MAX:
         raise ValueError(f"Cannot price a {seconds} s video: the duration must be 3 to 15 s.")
     return seconds * credits_per_second(data.get("mode"), data.get("sound") is True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ ELEMENT_IMAGES_MIN, ELEMENT_IMAGES_MAX = 2, 4
 ELEMENT_VIDEOS = 1
 ELEMENT_NAME_CHARS = "A-Za-z0-9_-"  # ASCII only on purpose: look-alike letters are refused
 ELEMENT_NAME_RE = re.compile(rf"[{ELEMENT_NAME_CHARS}]+")  # a whole name (fullmatch); @references: lib.kling.job
+ELEMENT_NAME_MAX_CHARS = 40  # app decision: KIE documents no limit (kie-api.md §13.6); keeps @name short in prompts
+_NAME_CHAR_RE = re.compile(rf"[{ELEMENT_NAME_CHARS}]")
+# Letters that look Latin but are not (Cyrillic, Greek): the usual way a name "looks right" and fails.
+_LOOKALIKES = dict(zip("асеіјоррѕхуАВСЕНІЈКМНОРЅТХУΑΒΕΖΗΙΚΜΝΟΡΤΥΧοντ",
+                       "aceijoppsxyABCEHIJKMHOPSTXYABEZHIKMNOPTYXovt", strict=True))
 # K4 video elements: a trimmed window of the clip, in milliseconds.
 VIDEO_WINDOW_MIN_MS, VIDEO_WINDOW_MAX_MS = 3000, 8000
 
@@ -94,7 +100,8 @@ _RULES = (
     Rule("shot_sum", "shot durations add up to duration", "O-KL, O-REP; kie-api Decision 4"),
     Rule("multi_sound", "multi-shot needs sound on", "K1 ('must be true')"),
     Rule("elements", f"at most {ELEMENTS_MAX} elements", "K2–K4 (maxItems: 3)"),
-    Rule("element_name", "element names: letters, digits, _ and -, unique", "app (kie-api.md §13.6), K1–K4 (required)"),
+    Rule("element_name", f"element names: letters, digits, _ and -, at most {ELEMENT_NAME_MAX_CHARS}, unique",
+         "app (kie-api.md §13.6), K1–K4 (required)"),
     Rule("element_description", "each element has a description", "seed, K1–K4"),
     Rule("element_images", f"{ELEMENT_IMAGES_MIN}–{ELEMENT_IMAGES_MAX} image URLs per element", "seed, K1–K4"),
     Rule("element_video", "exactly one video URL per video element, never mixed with images", "seed, K1, K4"),
@@ -109,11 +116,6 @@ _RULES = (
 RULES: dict[str, Rule] = {rule.key: rule for rule in _RULES}
 
 
-def rule_source(key: str) -> str:
-    """The document a rule comes from, for tooltips and reports."""
-    return RULES[key].source
-
-
 def video_element_schema() -> str:
     """The active video element schema (the module switch), checked against the known ones."""
     if VIDEO_ELEMENT_SCHEMA not in VIDEO_ELEMENT_SCHEMAS:
@@ -125,3 +127,72 @@ def looks_like_video_url(url: str) -> bool:
     """True when a URL's path ends in .mp4 or .mov (how K4 tells a video element apart)."""
     path = url.split("?", 1)[0].split("#", 1)[0].lower()
     return path.endswith(VIDEO_URL_SUFFIXES)
+
+
+# ---------------------------------------------------------------- element names and file counts
+
+def suggest_element_name(name: str) -> str:
+    """The nearest valid name: look-alikes made Latin, accents dropped, spaces to _, others removed."""
+    text = "".join(_LOOKALIKES.get(c, c) for c in name.strip())
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"\s+", "_", text)
+    text = "".join(_NAME_CHAR_RE.findall(text))[:ELEMENT_NAME_MAX_CHARS]
+    return text or "element_1"
+
+
+def element_name_problems(name: str) -> list[str]:
+    """Why a name cannot be used as @name (empty when it can): its characters and length, one message each."""
+    if not name or not name.strip():
+        return ["Name is empty: type a short name such as 'my_cat' (letters, digits, _ or -)."]
+    if ELEMENT_NAME_RE.fullmatch(name) and len(name) <= ELEMENT_NAME_MAX_CHARS:
+        return []
+    hint = suggest_element_name(name)
+    problems = []
+    if any(c.isspace() for c in name):
+        problems.append(f"Name '{name}' has a space: use letters, digits, _ or -, e.g. '{hint}'")
+    for char in dict.fromkeys(c for c in name if c in _LOOKALIKES):
+        label = unicodedata.name(char, "non-Latin letter").title()
+        problems.append(f"Name '{name}' has '{char}' ({label}), which looks like the Latin '{_LOOKALIKES[char]}' "
+                        f"but is not: retype it as '{hint}'")
+    others = [c for c in dict.fromkeys(name) if not c.isspace() and c not in _LOOKALIKES and not _NAME_CHAR_RE.match(c)]
+    if others:
+        shown = " ".join(f"'{c}'" for c in others)
+        problems.append(f"Name '{name}' has {shown}, which @name cannot use: use letters, digits, _ or -, e.g. '{hint}'")
+    if len(name) > ELEMENT_NAME_MAX_CHARS:
+        problems.append(f"Name '{name[:20]}…' is {len(name)} characters long: use at most {ELEMENT_NAME_MAX_CHARS}, "
+                        f"e.g. '{hint}'")
+    return problems
+
+
+@dataclass(frozen=True)
+class CountProblem:
+    """Why an element's files cannot make an element: the rule broken, which files it is about, the fix."""
+
+    rule: str     # "element_images" or "element_video"
+    files: str    # "images", "videos" or "both" (images mixed with a video)
+    message: str
+
+
+def element_count_problem(images: int, videos: int) -> CountProblem | None:
+    """The file-count rule: 2–4 images or exactly 1 video, never both (None when the counts are fine)."""
+    low, high = ELEMENT_IMAGES_MIN, ELEMENT_IMAGES_MAX
+    if images and videos:
+        return CountProblem("element_video", "both", (
+            f"An element takes images or one video, not both: remove the video, or remove the {images} "
+            f"image{'s' if images > 1 else ''} and keep the video."))
+    if videos > ELEMENT_VIDEOS:
+        return CountProblem("element_video", "videos", (
+            f"{videos} videos: an element takes exactly {ELEMENT_VIDEOS} video. Keep one and remove the rest."))
+    if videos:
+        return None
+    if images == 0:
+        return CountProblem("element_images", "images", (
+            f"No reference files: add {low}–{high} images (JPG/PNG) or 1 video (MP4/MOV)."))
+    if images < low:
+        return CountProblem("element_images", "images", (
+            f"Only {images} image: add {low - images}–{high - images} more (an element takes {low}–{high} "
+            "images), or use 1 video instead."))
+    if images > high:
+        return CountProblem("element_images", "images", (
+            f"{images} images is too many: remove {images - high} (an element takes {low}–{high} images)."))
+    return None

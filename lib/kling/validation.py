@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from lib.kling import rules
-from lib.kling.job import prompt_budget_length, referenced_names
+from lib.kling.job import parse_duration, prompt_budget_length, referenced_names
 from lib.kling.rules import ERROR, WARNING
 
 log = logging.getLogger(__name__)
@@ -177,10 +175,11 @@ def _check_duration(data: dict, report: _Report) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         report.error("input.duration", "duration", f'The duration must be text like "{value}", not the number {value}: put it in quotes.')
         return None
-    if not isinstance(value, str) or not (value.isascii() and value.isdigit()):
+    # KIE wants the bare digits: padding that parse_duration forgives is still an error here
+    seconds = parse_duration(value) if isinstance(value, str) and value == value.strip() else None
+    if seconds is None:
         report.error("input.duration", "duration", f'The duration {_show(value)} is not a whole number of seconds: use "3" to "15".')
         return None
-    seconds = int(value)
     if not rules.DURATION_MIN <= seconds <= rules.DURATION_MAX:
         report.error("input.duration", "duration", f"The duration is {seconds} s; Kling 3.0 makes videos of {span} s: pick a duration from {span}.")
         return None
@@ -283,24 +282,15 @@ def _check_frames(data: dict, multi: bool, report: _Report) -> None:
         report.error("input.image_urls", "frames", f"There are {len(frames)} frame images; {why}: remove {extra}.")
 
 
-def _name_problem(name: str) -> str:
-    """A message for an element name outside letters, digits, _ and -."""
-    odd = next((ch for ch in name if not ch.isascii() and ch.isalnum()), None)
-    if odd is not None:
-        look = unicodedata.name(odd, "a non-ASCII letter")
-        return (f"Element name {name!r} may only use plain letters, digits, _ and -; {odd!r} ({look}) only looks like "
-                f"a plain letter: retype the name on a plain keyboard.")
-    suggestion = re.sub(rf"[^{rules.ELEMENT_NAME_CHARS}]+", "_", name).strip("_") or "element_1"
-    return f"Element name {name!r} may only use letters, digits, _ and -: try {suggestion!r}."
-
-
 def _check_element_name(raw: dict, path: str, label: str, seen: set[str], report: _Report) -> str | None:
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
         report.error(f"{path}.name", "element_name", f"{label} has no name: give it a short name such as dog, then write @dog in the prompt.")
         return None
-    if not rules.ELEMENT_NAME_RE.fullmatch(name):
-        report.error(f"{path}.name", "element_name", _name_problem(name))
+    problems = rules.element_name_problems(name)
+    for message in problems:
+        report.error(f"{path}.name", "element_name", f"{label}: {message}")
+    if problems:
         return None
     if name in seen:
         report.error(f"{path}.name", "element_name", f"Two elements are named '{name}': rename one of them.")
@@ -365,19 +355,12 @@ def _check_element_media(raw: dict, path: str, label: str, schema: str, report: 
     _check_element_counts(images, videos, images_path, videos_path, path, label, report)
 
 
-def _check_element_counts(images: list, videos: list, images_path: str, videos_path: str, path: str, label: str, report: _Report) -> None:
-    low, high = rules.ELEMENT_IMAGES_MIN, rules.ELEMENT_IMAGES_MAX
-    if images and videos:
-        report.error(path, "element_video", f"{label} has both images and a video: keep either {low}–{high} images or one video.")
-    elif videos:
-        if len(videos) != rules.ELEMENT_VIDEOS:
-            report.error(videos_path, "element_video", f"{label} has {len(videos)} videos; a video element takes exactly one: keep one.")
-    elif not images:
-        report.error(images_path, "element_images", f"{label} has no images: add {low} to {high} JPG or PNG images (or one MP4/MOV video).")
-    elif len(images) < low:
-        report.error(images_path, "element_images", f"{label} has {len(images)} image; an element needs {low} to {high}: add {low - len(images)} more.")
-    elif len(images) > high:
-        report.error(images_path, "element_images", f"{label} has {len(images)} images; an element takes at most {high}: remove {len(images) - high}.")
+def _check_element_counts(images: list, videos: list, images_path: str, videos_path: str, path: str, label: str,
+                          report: _Report) -> None:
+    problem = rules.element_count_problem(len(images), len(videos))
+    if problem:
+        where = {"images": images_path, "videos": videos_path, "both": path}[problem.files]
+        report.error(where, problem.rule, f"{label}: {problem.message}")
 
 
 def _check_video_window(raw: dict, path: str, label: str, is_video: bool, report: _Report) -> None:

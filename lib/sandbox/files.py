@@ -6,10 +6,8 @@ import base64
 import binascii
 import logging
 import mimetypes
-import os
 import secrets
 import string
-import tempfile
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -18,6 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from lib.common.atomic import write_atomically
+from lib.kling.job import parse_duration
 from lib.sandbox.errors import SandboxError, UploadError
 
 if TYPE_CHECKING:
@@ -56,18 +55,9 @@ class SandboxFileStore:
         file_path = f"{UPLOAD_ROOT}/{folder}/{name}"
         target = self.files_root / file_path
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(head)
-                rest = _copy_capped(source, handle, self.config.max_upload_bytes - len(head))
-            size = len(head) + rest
-            if rest < 0 or size > self.config.max_upload_bytes:
-                raise UploadError(413, f"File size exceeds the {self.config.max_upload_bytes} byte limit")
-            os.replace(tmp, target)
-        except BaseException:  # a refused or broken-off upload leaves nothing behind
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        capped = _CappedReader(source, head, self.config.max_upload_bytes)
+        write_atomically(target, capped, fsync=False)  # a refused or broken-off upload leaves nothing behind
+        size = capped.count
         with self._lock:
             uploaded = self.now()
             self.files[file_path] = {"size": size, "mime_type": mime, "uploaded_at": uploaded}
@@ -193,16 +183,9 @@ def _shots(data: dict[str, Any]) -> list[tuple[str, int]]:
     """The (prompt, seconds) list the animatic shows: multi_prompt's shots or the single prompt."""
     shots = data.get("multi_prompt") if data.get("multi_shots") else None
     if isinstance(shots, list) and shots:
-        return [(str(shot.get("prompt", "")), max(1, _int(shot.get("duration"), 1)))
+        return [(str(shot.get("prompt", "")), max(1, parse_duration(shot.get("duration")) or 1))
                 for shot in shots if isinstance(shot, dict)] or [("", 5)]
-    return [(str(data.get("prompt", "")), max(1, _int(data.get("duration"), 5)))]
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
+    return [(str(data.get("prompt", "")), max(1, parse_duration(data.get("duration")) or 5))]
 
 
 def _closest_aspect(image_bytes: bytes) -> str:
@@ -257,15 +240,19 @@ def _guess_mime(file_name: str | None, head: bytes, hint: str | None) -> str:
     return hint or "application/octet-stream"
 
 
-def _copy_capped(source: BinaryIO, target: BinaryIO, limit: int) -> int:
-    """Copy in 1 MiB chunks; returns bytes copied, or -1 once more than `limit` bytes arrive."""
-    copied = 0
-    while chunk := source.read(1 << 20):
-        copied += len(chunk)
-        if copied > limit:
-            return -1
-        target.write(chunk)
-    return copied
+class _CappedReader:
+    """`head`, then the rest of `source`; refuses the upload (413) once more than `limit` bytes came through."""
+
+    def __init__(self, source: BinaryIO, head: bytes, limit: int) -> None:
+        self._source, self._head, self._limit = source, head, limit
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk, self._head = (self._head, b"") if self._head else (self._source.read(size), b"")
+        self.count += len(chunk)
+        if self.count > self._limit:
+            raise UploadError(413, f"File size exceeds the {self._limit} byte limit")
+        return chunk
 
 
 def _iso_z(seconds: float) -> str:
