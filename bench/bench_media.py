@@ -18,7 +18,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib.kling.media import CountingReader, MediaCheck, check_image, check_video  # noqa: E402
+from lib.kling.media import MediaCheck, check_image, check_video  # noqa: E402
+from tests.media_helpers import CountingReader  # noqa: E402
 
 MIB = 1024 * 1024
 

@@ -127,7 +127,8 @@ def media_figures(quick: bool) -> list[Figure]:
     from bench_uploads import make_image
     from PIL import Image
 
-    from lib.kling.media import CountingReader, check_image
+    from lib.kling.media import check_image
+    from tests.media_helpers import CountingReader
 
     with tempfile.TemporaryDirectory() as tmp:
         path = make_image(Path(tmp) / "ten.png", (1 if quick else 10) * MIB - 64 * 1024)

@@ -17,6 +17,7 @@ from lib.elements.library import ElementLibrary
 from lib.elements.model import ElementError, UploadStatus, parse_time, safe_file_name, to_element_spec, url_media
 from lib.kie.errors import KieApiError
 from lib.kie.models import UploadedFile
+from lib.kling.job import element_entry
 
 T = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -262,7 +263,7 @@ def test_upload_failure_keeps_a_draft_with_the_error_and_retry_fixes_it(lib: Ele
     assert status.label == "failed" and status.detail.startswith("failed: cat1.png: KIE error 500")
     assert lib.get(dog.id) == dog and Path(bad.local_path).exists()
     with pytest.raises(ElementError, match="not uploaded yet"):
-        lib.to_spec(dog)
+        to_element_spec(dog)
     retry = FakeUploader()
     dog = lib.upload(dog.id, retry, now=T)
     assert [c["file_name"] for c in retry.calls] == ["cat1.png"]
@@ -352,9 +353,9 @@ def test_ensure_fresh_refuses_unknown_names_and_failed_uploads(lib: ElementLibra
 def test_to_spec_gives_the_kling_elements_entry(lib: ElementLibrary) -> None:
     dog = lib.upload(lib.create("dog", "a dog", pngs(2)).id, FakeUploader(), now=T)
     clip = lib.upload(lib.create("clip", "a top", [("spin.mp4", video_bytes())]).id, FakeUploader(), now=T)
-    assert lib.to_spec(dog) == {"name": "dog", "description": "a dog",
+    assert element_entry(to_element_spec(dog)) == {"name": "dog", "description": "a dog",
                                 "element_input_urls": [m.kie_url for m in dog.media]}
-    assert lib.to_spec(clip) == {"name": "clip", "description": "a top",
+    assert element_entry(to_element_spec(clip)) == {"name": "clip", "description": "a top",
                                  "element_input_video_urls": [clip.media[0].kie_url]}
     spec = to_element_spec(clip)
     assert (spec.name, spec.image_urls, spec.video_urls) == ("clip", (), (clip.media[0].kie_url,))

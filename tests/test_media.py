@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from lib.kling import rules
-from lib.kling.media import CountingReader, check_image, check_media, check_video, sniff_format
+from lib.kling.media import check_image, check_media, check_video, sniff_format
+from tests.media_helpers import CountingReader
 
 MIB = 1024 * 1024
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib.kie.schedule import delay_range, is_due, is_stale, next_delay, queries_for, wait_for_task
+from lib.kie.schedule import delay_range, is_due, is_stale, next_delay, queries_for
 
 
 @pytest.mark.parametrize(("elapsed", "band"), [
@@ -33,27 +33,3 @@ def test_is_due_skips_ticks_until_the_band_has_passed() -> None:
     assert is_due(0, 10, 12.5)
     assert not is_due(0, 200, 210)  # 22.5 s band after 2 min
     assert is_due(0, 200, 223)
-
-
-def test_wait_for_task_uses_injected_clock_and_never_sleeps_for_real() -> None:
-    now = [0.0]
-    sleeps: list[float] = []
-    states = iter(["queued", "running", "running", "done"])
-
-    def sleep(s: float) -> None:
-        sleeps.append(s)
-        now[0] += s
-
-    out = wait_for_task(lambda: next(states), done=lambda r: r == "done", clock=lambda: now[0], sleep=sleep)
-    assert out.record == "done" and not out.stale
-    assert sleeps == [2.5, 2.5, 2.5]
-
-
-def test_wait_for_task_past_deadline_is_stale_not_failed() -> None:
-    now = [0.0]
-
-    def sleep(s: float) -> None:
-        now[0] += s
-
-    out = wait_for_task(lambda: "running", done=lambda r: False, deadline_s=60, clock=lambda: now[0], sleep=sleep)
-    assert out.stale and out.record == "running"

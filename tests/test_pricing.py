@@ -13,9 +13,7 @@ from lib.kling.pricing import (
     credits_per_second,
     credits_to_usd,
     estimate_credits,
-    estimate_job_credits,
     format_cost,
-    variants_cost,
 )
 
 
@@ -43,7 +41,6 @@ def test_unknown_mode_has_no_price(mode):
     ],
 )
 def test_estimates(job, credits):
-    assert estimate_job_credits(job) == credits
     assert estimate_credits(build_payload(job)) == credits
 
 
@@ -62,10 +59,7 @@ def test_unpriceable_payloads_raise_value_error(payload):
         estimate_credits(payload)
 
 
-def test_variants_cost_mixes_jobs_and_payloads():
-    jobs = [Job(prompt="x"), Job(prompt="x", mode="pro")]
-    assert variants_cost(jobs + [build_payload(Job(prompt="y", sound=True))]) == 70 + 90 + 100
-    assert variants_cost([]) == 0
+
 
 
 @pytest.mark.parametrize(

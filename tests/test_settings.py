@@ -9,7 +9,7 @@ from lib.common.settings import DEFAULT_API_BASE, DEFAULT_UPLOAD_BASE, load_sett
 
 def test_no_key_means_sandbox_with_defaults() -> None:
     s = load_settings({}, None, environ={})
-    assert s.sandbox and s.mode_label == "Sandbox"
+    assert s.sandbox
     assert (s.api_base, s.upload_base, s.data_dir) == (DEFAULT_API_BASE, DEFAULT_UPLOAD_BASE, Path("./data"))
 
 

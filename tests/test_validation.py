@@ -8,12 +8,17 @@ import re
 import pytest
 
 from lib.kling import rules
-from lib.kling.validation import Problem, errors_only, problems_at, url_problem, validate_payload
+from lib.kling.validation import Problem, errors_only, url_problem, validate_payload
 
 DELETE = object()
 IMG = "https://tempfile.redpandaai.co/kieai/1/elements/{}.png"
 VIDEO = "https://tempfile.redpandaai.co/kieai/1/elements/clip.mp4"
 
+
+
+def problems_at(problems, prefix):
+    """The problems at a field or inside it (`input.kling_elements[0]` covers its `.name`)."""
+    return [p for p in problems if p.path == prefix or p.path.startswith((prefix + ".", prefix + "["))]
 
 def single(**input_changes):
     body = {
@@ -515,7 +520,7 @@ def test_malformed_bodies_never_raise(body, schema):
     assert not any("could not be checked" in p.message for p in problems)
 
 
-def test_problems_at_and_errors_only():
+def test_problems_at_and_errors_only():  # problems_at is this file's helper; errors_only is lib's
     problems = validate_payload(with_elements(element("a b"), element("ok", images=1), prompt="x @ok"))
     first = problems_at(problems, "input.kling_elements[0]")
     assert {p.path for p in first} == {"input.kling_elements[0].name"}

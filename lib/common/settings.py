@@ -27,12 +27,6 @@ class Settings:
         """True when no key is configured: the app talks to the offline sandbox."""
         return not self.api_key
 
-    @property
-    def mode_label(self) -> str:
-        """'Sandbox' or 'Live', as shown in the sidebar and stored in history."""
-        return "Sandbox" if self.sandbox else "Live"
-
-
 def _clean(value: object) -> str | None:
     text = str(value).strip() if value is not None else ""
     return text or None

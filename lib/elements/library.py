@@ -46,7 +46,6 @@ from lib.elements.model import (
     needs_upload,
     parse_time,
     safe_file_name,
-    to_element_spec,
     to_utc,
     unique_file_name,
     upload_status,
@@ -54,7 +53,6 @@ from lib.elements.model import (
 from lib.elements.transfer import add_imported, element_from_json, element_to_json, export_entry, import_entries
 from lib.kie.models import UPLOAD_LIFETIME
 from lib.kling import rules
-from lib.kling.job import element_entry
 from lib.trust.paths import is_inside
 
 log = logging.getLogger(__name__)
@@ -101,10 +99,6 @@ class ElementLibrary:
     def status(self, element: Element, now: datetime | None = None) -> UploadStatus:
         """The element's upload state at `now`."""
         return upload_status(element, now)
-
-    def to_spec(self, element: Element) -> dict[str, Any]:
-        """The element's `kling_elements` entry with its KIE URLs."""
-        return element_entry(to_element_spec(element))
 
     def local_file(self, media: ElementMedia) -> Path | None:
         """The stored original of a file, when it is still on disk."""

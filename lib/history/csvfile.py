@@ -40,19 +40,6 @@ def iter_records(text: str, first_line: int = 1) -> Iterator[tuple[int, list[str
             yield start, cells
 
 
-def split_torn_tail(data: bytes) -> tuple[bytes, bytes]:
-    """Split bytes into complete CSV records and an unfinished final record left by an interrupted write."""
-    if not data or (data.endswith(b"\n") and data.count(b'"') % 2 == 0):
-        return data, b""
-    end = pos = quotes = 0
-    while (newline := data.find(b"\n", pos)) >= 0:
-        quotes += data.count(b'"', pos, newline + 1)
-        pos = newline + 1
-        if quotes % 2 == 0:  # a newline outside quotes ends a record
-            end = pos
-    return data[:end], data[end:]
-
-
 class FileSignature(NamedTuple):
     """Identity of one version of the file: any write changes it."""
 

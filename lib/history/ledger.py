@@ -16,7 +16,7 @@ import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from filelock import FileLock, Timeout
 
@@ -30,21 +30,14 @@ from lib.history.csvfile import (
     record_spans,
 )
 from lib.history.row import (
-    BOOL_FIELDS,
     COLUMNS,
-    DATETIME_FIELDS,
     FIELDS,
-    INT_FIELDS,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     UNFINISHED_STATES,
     HistoryRow,
 )
 from lib.history.transfer import ImportReport
-
-if TYPE_CHECKING:
-    import pandas as pd
-
 
 logger = logging.getLogger(__name__)
 
@@ -138,21 +131,6 @@ class Ledger:
     def unfinished(self) -> list[HistoryRow]:
         """Rows still queued, running or unknown (createTask outcome unknown): the ones to resume."""
         return [row for row in self.rows() if row.state in UNFINISHED_STATES]
-
-    def frame(self) -> pd.DataFrame:
-        """All rows as a pandas DataFrame (one column per HistoryRow field; times as UTC datetimes)."""
-        import pandas as pd
-
-        rows = self.rows()
-        frame = pd.DataFrame({name: pd.Series([getattr(r, name) for r in rows], dtype=object) for name in FIELDS})
-        for name in DATETIME_FIELDS:
-            frame[name] = pd.to_datetime(frame[name], utc=True)
-        for name in BOOL_FIELDS:
-            frame[name] = frame[name].astype(bool)
-        for name in INT_FIELDS:
-            frame[name] = frame[name].astype("Int64")
-        frame["credits_consumed"] = frame["credits_consumed"].astype("Float64")
-        return frame
 
     # -- writing -------------------------------------------------------------------------------------
     def append(self, row: HistoryRow) -> HistoryRow:

@@ -42,17 +42,10 @@ HISTORY_FILE = "history.csv"
 MAX_CELL_BYTES = 1_000_000
 MAX_DURATION_S = 3_600          # far above Kling's 15 s: only absurd values are refused
 MAX_CREDITS = 10_000_000
-DATETIME_FIELDS = frozenset({"created_at", "updated_at", "last_checked_at", "imported_at"})
-INT_FIELDS = frozenset({"duration", "estimated_credits", "rating"})
-BOOL_FIELDS = frozenset({"sound", "multi_shots", "stale"})
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", ""})
 _BOOL_WORDS = {"true": True, "false": False, "": False}
 _SECRET_KEY = re.compile(r"api[-_]?key|authori[sz]ation|secret|token|password|bearer|callback", re.I)
-
-
-
-
 
 
 def _parse_int(text: str) -> int | None:

@@ -49,20 +49,6 @@ SENT_FIX = ("The request reached KIE but the answer was lost or garbled, so KIE 
             "otherwise try again.")
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # A createTask refused with 429 is re-sent after KIE's Retry-After, else after 2, 4, 8 s (±25 %), at most 3 times.
 CREATE_429_RETRIES = 3
 CREATE_BACKOFF_S = (2.0, 4.0, 8.0)

@@ -86,12 +86,6 @@ class KieTaskFailed(KieError):
         self.task_id, self.fail_code, self.fail_msg = task_id, fail_code, fail_msg
 
 
-class KiePollDeadline(KieError):
-    """The task is past the polling deadline: stale, still checking, never 'failed'."""
-
-    fix = "The task is still running on KIE or delayed. It is not abandoned: use 'Check now' in History later."
-
-
 class KieProtocolError(KieError):
     """KIE's answer did not have the expected shape (e.g. an unknown task state)."""
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 # (elapsed seconds up to, low, high): KIE advises 2–3 s for the first 30 s, 5–10 s until 2 min, then 15–30 s.
 SCHEDULE: tuple[tuple[float, float, float], ...] = (
@@ -30,11 +27,6 @@ def next_delay(elapsed_s: float, jitter: Callable[[float, float], float] | None 
     return jitter(low, high) if jitter else (low + high) / 2
 
 
-def random_delay(elapsed_s: float) -> float:
-    """next_delay with uniform jitter inside KIE's band."""
-    return next_delay(elapsed_s, random.uniform)
-
-
 def is_stale(created_at: float, now: float, deadline_s: float = DEFAULT_DEADLINE_S) -> bool:
     """Past the deadline a task is 'stale, still checking' — never failed."""
     return now - created_at > deadline_s
@@ -54,26 +46,3 @@ def queries_for(duration_s: float) -> int:
         count += 1
         t += next_delay(t)
     return count
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """What waiting ended with: the last record, and whether the deadline passed first."""
-
-    record: object
-    stale: bool
-
-
-def wait_for_task(fetch: Callable[[], object], *, done: Callable[[object], bool], created_at: float | None = None,
-                  deadline_s: float = DEFAULT_DEADLINE_S, clock: Callable[[], float] = time.monotonic,
-                  sleep: Callable[[float], None] = time.sleep) -> PollOutcome:
-    """Poll `fetch` on the schedule until `done(record)` or the deadline (then stale, not failed)."""
-    start = clock() if created_at is None else created_at
-    while True:
-        record = fetch()
-        if done(record):
-            return PollOutcome(record, stale=False)
-        now = clock()
-        if is_stale(start, now, deadline_s):
-            return PollOutcome(record, stale=True)
-        sleep(next_delay(now - start))

@@ -39,10 +39,6 @@ METHOD_HELP = ("Auto: local files are streamed (multipart, no extra copy in memo
                "upload so KIE fetches them itself. Base64 is only used when you pick it (files up to 10 MB).")
 
 
-
-
-
-
 def upload_check_needed(uploaded_at: datetime | str | None,
                         now: datetime | None = None) -> Literal["fresh", "check", "reupload"]:
     """The age policy for an upload KIE may have deleted: <24 h fresh, 24–72 h check it, ≥72 h (or unknown) re-upload."""

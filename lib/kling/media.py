@@ -7,7 +7,7 @@ import logging
 import os
 import struct
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 from PIL import Image
 
@@ -51,33 +51,6 @@ class MediaCheck:
     height: int | None
     size: int
     problems: tuple[str, ...] = ()
-
-
-class CountingReader(io.RawIOBase):
-    """A read-only wrapper counting the bytes read through it (proof that only headers were read)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        super().__init__()
-        self._raw = raw
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._raw.read(len(buffer))
-        buffer[: len(data)] = data
-        self.bytes_read += len(data)
-        return len(data)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self._raw.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._raw.tell()
 
 
 def _size(fileobj: IO[bytes]) -> int:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from lib.kling import rules
-from lib.kling.job import Job, build_payload, parse_duration
+from lib.kling.job import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +47,6 @@ def estimate_credits(payload: dict[str, Any]) -> int:
     if not rules.DURATION_MIN <= seconds <= rules.DURATION_MAX:
         raise ValueError(f"Cannot price a {seconds} s video: the duration must be 3 to 15 s.")
     return seconds * credits_per_second(data.get("mode"), data.get("sound") is True)
-
-
-def estimate_job_credits(job: Job) -> int:
-    """Credits a job will cost, priced on the exact body the app would send."""
-    return estimate_credits(build_payload(job))
-
-
-def variants_cost(variants: Iterable[Job | dict[str, Any]]) -> int:
-    """Total credits for a batch of jobs or createTask bodies."""
-    return sum(estimate_job_credits(v) if isinstance(v, Job) else estimate_credits(v) for v in variants)
 
 
 def credits_to_usd(credits: int | Decimal) -> Decimal:

@@ -45,11 +45,6 @@ def errors_only(problems: Iterable[Problem]) -> list[Problem]:
     return [p for p in problems if p.level == ERROR]
 
 
-def problems_at(problems: Iterable[Problem], prefix: str) -> list[Problem]:
-    """The problems at a field or inside it (`input.kling_elements[0]` covers its `.name`)."""
-    return [p for p in problems if p.path == prefix or p.path.startswith((prefix + ".", prefix + "["))]
-
-
 def validate_payload(payload: Any, *, video_schema: str | None = None) -> list[Problem]:
     """Every problem in a createTask body, errors and warnings, each placed at its field."""
     report = _Report()

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from lib.common.atomic import write_atomically
+from lib.kling.pricing import estimate_credits
+from lib.kling.validation import errors_only, validate_payload
 from lib.sandbox.errors import SandboxError
 from lib.sandbox.files import (
     SandboxFileStore,
@@ -236,12 +238,9 @@ class SandboxBackend(SandboxFileStore):
     # ---- tasks ----------------------------------------------------------------------------
     def create_task(self, payload: Any) -> dict[str, str]:
         """Validate, price and debit a createTask request; returns {taskId, recordId}."""
-        from lib.kling.pricing import estimate_credits
-        from lib.kling.validation import validate_payload
-
         if not isinstance(payload, dict):
             raise SandboxError(422, "Request body must be a JSON object")
-        errors = [problem for problem in validate_payload(payload) if problem.level == "error"]
+        errors = errors_only(validate_payload(payload))
         if errors:
             raise SandboxError(422, errors[0].message)
         try:

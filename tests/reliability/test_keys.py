@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from lib.elements.library import ElementLibrary
+from lib.elements.model import to_element_spec
 from lib.history.ledger import Ledger
 from lib.history.transfer import export_csv, recipe_json
 from lib.kie.client import KieClient
 from lib.kie.uploads import upload_file
+from lib.kling.job import element_entry
 from lib.sandbox.server import start_sandbox
 from lib.storage.files import FileMedia
 from lib.tasks.follow import refresh_task
@@ -48,7 +50,7 @@ def run_live_session(kie, data: Path) -> list[str]:
         return upload_file(client, source, file_name=file_name, upload_path=upload_path, method=method)
 
     library.upload(element.id, uploader)
-    spec = library.to_spec(library.get(element.id))
+    spec = element_entry(to_element_spec(library.get(element.id)))
     body = {**PAYLOAD, "input": {**PAYLOAD["input"], "prompt": "@cat sits", "kling_elements": [spec],
                                  "image_urls": [spec["element_input_urls"][0]]}}
     ledger = Ledger.in_dir(data)
