@@ -43,7 +43,7 @@ def load_app(name: str, bare_dir: Path) -> object:
     if name == EMPTY:
         at = AppTest.from_file(str(write_bare_app(bare_dir)), default_timeout=120)
         return at.run()
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=120).run()
     if PAGES[name]:
         at.switch_page(PAGES[name]).run()
     return at

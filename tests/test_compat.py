@@ -16,7 +16,7 @@ from lib.sandbox.server import start_sandbox
 from lib.storage.files import FileMedia
 
 FIXTURE = Path(__file__).parent / "fixtures" / "data_v1"
-APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+APP = str(Path(__file__).resolve().parents[1] / "home.py")
 
 
 def digest(folder: Path) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 from lib.compose.drafts import DraftStore
@@ -53,3 +54,16 @@ def open_file_storage(data_dir: str | os.PathLike[str]) -> Storage:
     folder.mkdir(parents=True, exist_ok=True)
     return Storage(ledger=Ledger.in_dir(folder), library=ElementLibrary(folder), drafts=DraftStore(folder),
                    media=FileMedia(folder))
+
+
+_shared: dict[str, Storage] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_file_storage(data_dir: str | os.PathLike[str]) -> Storage:
+    """One storage per data folder and process, shared by the server's follower and every session."""
+    key = str(Path(data_dir).resolve())
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = open_file_storage(key)
+        return _shared[key]

@@ -5,11 +5,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
 
@@ -22,9 +20,10 @@ from lib.kie.client import KieClient
 from lib.kie.errors import KieError
 from lib.kie.models import UploadedFile
 from lib.kie.uploads import upload_file
-from lib.sandbox.server import SandboxServer, start_sandbox
+from lib.sandbox.server import SandboxServer
+from lib.sandbox.shared import shared_sandbox
 from lib.storage.base import LedgerStore, LibraryStore, Storage
-from lib.storage.files import open_file_storage
+from lib.storage.files import shared_file_storage
 from lib.tasks.submit import RateLimiter
 from lib.trust.fetch import is_public_ip
 
@@ -62,11 +61,8 @@ def read_secrets() -> dict[str, Any]:
 
 @st.cache_resource(show_spinner="Starting the offline sandbox…")
 def _sandbox_for(data_dir: str) -> SandboxServer:
-    """One sandbox server per app process and data folder. It holds no key, so sharing it is safe."""
-
-    port = int(os.environ.get("KLING_SANDBOX_PORT") or 0)
-    seconds = float(os.environ.get("KLING_SANDBOX_SECONDS") or 8.0)
-    return start_sandbox(port=port, data_dir=Path(data_dir) / "sandbox", progress="wall", seconds=seconds)
+    """The sandbox of this data folder, shared with the server's follower (it holds no key, so sharing is safe)."""
+    return shared_sandbox(data_dir)
 
 
 def get_sandbox(settings: Settings) -> SandboxServer:
@@ -121,10 +117,9 @@ def current_balance(ctx: AppContext) -> Decimal | None:
 
 
 
-@st.cache_resource(show_spinner=False)
 def storage_for(data_dir: str) -> Storage:
-    """The storage of one data folder, shared by every session (it holds no key; files are locked)."""
-    return open_file_storage(data_dir)
+    """The storage of one data folder, shared by every session and the server's follower (it holds no key)."""
+    return shared_file_storage(data_dir)
 
 
 def get_ledger(ctx: AppContext) -> LedgerStore:

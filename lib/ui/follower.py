@@ -8,6 +8,7 @@ import streamlit as st
 
 from lib.history.ledger import HistoryError
 from lib.tasks.follow import follow_tick, is_followable
+from lib.tasks.service import current
 from lib.trust.text import md, md_line
 from lib.ui.context import AppContext, allow_private_results, unfinished_rows
 
@@ -16,20 +17,35 @@ log = logging.getLogger(__name__)
 FOLLOW_TICK_S = 2.0
 
 
+def session_follows(ctx: AppContext) -> bool:
+    """Whether this browser session queries KIE itself: only for tasks made with a key typed in this session
+    (the server never stores such a key), or when no server-side follower runs in this process (AppTest)."""
+    return current() is None or ctx.settings.key_source == "session"
+
+
 @st.fragment(run_every=FOLLOW_TICK_S)
 def _follower(ctx: AppContext) -> None:
     try:
         unfinished = [r for r in unfinished_rows(ctx) if is_followable(r, ctx.origin)]
     except HistoryError:
         return
+    seen = set(st.session_state.get("settings_followed_ids") or ())
+    st.session_state["settings_followed_ids"] = {r.task_id for r in unfinished}
     if not unfinished:
+        if seen and not session_follows(ctx):
+            st.rerun(scope="app")  # the last one finished on the server: redraw the page
         return
-    result = follow_tick(ctx.client, ctx.storage.ledger, ctx.storage.media, unfinished, origin=ctx.origin,
-                         allow_private=allow_private_results(ctx))
-    st.caption(f"⏳ Following {len(unfinished)} unfinished task(s)…")
-    for task_id, err in result.errors[:3]:
-        st.warning(f"{md_line(task_id)}: {md(err.user_message())}")
-    if result.finished:
+    if session_follows(ctx):
+        result = follow_tick(ctx.client, ctx.storage.ledger, ctx.storage.media, unfinished, origin=ctx.origin,
+                             allow_private=allow_private_results(ctx))
+        for task_id, err in result.errors[:3]:
+            st.warning(f"{md_line(task_id)}: {md(err.user_message())}")
+        st.caption(f"⏳ Following {len(unfinished)} unfinished task(s)…")
+        if result.finished:
+            st.rerun(scope="app")
+        return
+    st.caption(f"⏳ {len(unfinished)} unfinished task(s), followed by the server (closing this tab is fine).")
+    if seen - {r.task_id for r in unfinished}:  # one finished since the last tick: redraw the page
         st.rerun(scope="app")
 
 

@@ -30,7 +30,7 @@ def _forget_key() -> None:
     st.session_state["settings_balance"] = None
 
 
-NAV = (("streamlit_app.py", "Home", "🏠"), ("pages/1_Elements.py", "Elements", "🧩"),
+NAV = (("home.py", "Home", "🏠"), ("pages/1_Elements.py", "Elements", "🧩"),
        ("pages/2_Compose.py", "Compose", "✍️"), ("pages/3_History.py", "History", "🗂️"))
 
 

@@ -76,8 +76,8 @@ def test_task_resumes_after_restart_and_plays_from_the_archive(app_server_factor
     first = app_server_factory(data_dir=data)
     page.goto(f"{first.url}/History?task={task_id}")
     wait_for_app(page)
-    _main_text_has(page, f"🔄 running · {task_id}")  # the sidebar follower queried it: generating
-    assert "Following 1 unfinished task" in page.locator('[data-testid="stSidebar"]').inner_text()
+    _main_text_has(page, f"🔄 running · {task_id}")  # the server's follower queried it: generating
+    assert "followed by the server" in page.locator('[data-testid="stSidebar"]').inner_text()
     assert ledger.get(task_id).state == "running"
     wait_for_app(page)
     screenshot(page, "history-running")

@@ -1,0 +1,96 @@
+"""What runs once per server process: the shared sandbox (sandbox mode), storage, the follower and the
+callback receiver. streamlit_app.py starts it from st.App's lifespan; pages never drive polling themselves."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lib.common.settings import Settings, load_settings
+from lib.history.row import HistoryRow
+from lib.kie.client import KieClient
+from lib.sandbox.server import SandboxServer
+from lib.sandbox.shared import shared_sandbox
+from lib.storage.base import Storage
+from lib.storage.files import shared_file_storage
+from lib.tasks.callbacks import CallbackReceiver, public_url, webhook_key
+from lib.tasks.worker import Follower
+from lib.trust.fetch import Allowance
+
+log = logging.getLogger(__name__)
+
+SANDBOX_KEY = "sandbox-demo"  # the sandbox accepts any key; this one is no secret
+
+
+@dataclass
+class Services:
+    """The server's long-lived parts."""
+
+    settings: Settings
+    storage: Storage
+    sandbox: SandboxServer | None
+    follower: Follower
+    receiver: CallbackReceiver
+
+    def stop(self) -> None:
+        """Stop following (the sandbox and storage stay for the process)."""
+        self.follower.stop()
+
+
+_current: Services | None = None
+
+
+def current() -> Services | None:
+    """The services of this process when its startup code ran (None under AppTest and in plain scripts)."""
+    return _current
+
+
+def sandbox_client(sandbox: SandboxServer) -> KieClient:
+    """A client for the sandbox (it holds no secret)."""
+    return KieClient(SANDBOX_KEY, sandbox.base_url, sandbox.base_url)
+
+
+def _client_for(settings: Settings, sandbox: SandboxServer | None) -> tuple[KieClient | None, KieClient | None]:
+    """(sandbox client, live client with the server's own key): the two kinds of task the server can follow."""
+    live = KieClient(settings.api_key, settings.api_base, settings.upload_base) if settings.api_key else None
+    return (sandbox_client(sandbox) if sandbox is not None else None), live
+
+
+def server_allowance(settings: Settings, sandbox: SandboxServer | None) -> Allowance:
+    """The origins the server may fetch results from although private: only the sandbox's own."""
+    return (sandbox.base_url,) if sandbox is not None else ()
+
+
+def start_services(secrets: Mapping[str, object] | None = None) -> Services:
+    """Start what the server runs once: sandbox (no key configured), follower, callback receiver."""
+    global _current
+    if _current is not None:
+        return _current
+    settings = load_settings(secrets, None)  # the server's own key only: never one typed in a browser
+    storage = shared_file_storage(settings.data_dir)
+    sandbox = shared_sandbox(settings.data_dir) if settings.sandbox else None
+    sandbox_kie, live_kie = _client_for(settings, sandbox)
+    live_account = live_kie.account if live_kie is not None else None
+
+    def client_for(row: HistoryRow) -> KieClient | None:
+        if row.origin == "sandbox":
+            return sandbox_kie
+        return live_kie if live_kie is not None and row.account == live_account else None
+
+    follower = Follower(storage, client_for, server_allowance(settings, sandbox),
+                        callbacks_on=public_url() is not None).start()
+    receiver = CallbackReceiver(storage.ledger, follower, webhook_key())
+    _current = Services(settings, storage, sandbox, follower, receiver)
+    log.info("Kling Studio services started (data %s, %s mode, pid %d)", settings.data_dir,
+             "sandbox" if settings.sandbox else "live", os.getpid())
+    return _current
+
+
+def stop_services() -> None:
+    """Stop the follower (at server shutdown)."""
+    global _current
+    if _current is not None:
+        _current.stop()
+        _current = None
