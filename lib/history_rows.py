@@ -74,8 +74,11 @@ def parse_time(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_MAX_DIGITS = 15  # a whole-number cell longer than this is no duration, credit count or rating
+
+
 def _parse_int(text: str) -> int | None:
-    if text.isdigit():
+    if text.isdigit() and len(text) <= _MAX_DIGITS:
         return int(text)
     text = text.strip()
     if not text:
@@ -84,6 +87,8 @@ def _parse_int(text: str) -> int | None:
         number = float(text)
     except ValueError:
         raise ValueError(f"{text[:40]!r} is not a number") from None
+    if not math.isfinite(number) or abs(number) >= 10**_MAX_DIGITS:  # 1e308, 10**30: refused, never printed whole
+        raise ValueError(f"{text[:40]!r} is far too large a number")
     if not number.is_integer():
         raise ValueError(f"{text[:40]!r} is not a whole number")
     return int(number)

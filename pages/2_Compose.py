@@ -189,7 +189,7 @@ with left:
         chip_cols = st.columns(min(len(elements), 6))
         for i, element in enumerate(elements):
             chip_cols[i % len(chip_cols)].button(f"@{element.name}", key=f"compose_chip_{element.name}",
-                                                 help=element.description, on_click=_edit,
+                                                 help=md(element.description), on_click=_edit,
                                                  args=(cp.insert_reference, element.name))
     else:
         st.caption("No elements yet: create reusable characters and objects on the Elements page.")
