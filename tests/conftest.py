@@ -174,7 +174,8 @@ def screenshot(page, name: str) -> Path:
 
 
 def shown_text(value: object) -> str:
-    """What a markdown string displays: lib.trust.text.md escapes punctuation with backslashes."""
+    """What a markdown string displays: lib.trust.text.md escapes punctuation with backslashes (and puts an
+    invisible word joiner where an autolink would start)."""
     import re
 
-    return re.sub(r"\\(.)", r"\1", str(value)).replace("  \n", "\n")
+    return re.sub(r"\\(.)", r"\1", str(value)).replace("  \n", "\n").replace("\u2060", "")

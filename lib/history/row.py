@@ -48,8 +48,11 @@ _BOOL_WORDS = {"true": True, "false": False, "": False}
 _SECRET_KEY = re.compile(r"api[-_]?key|authori[sz]ation|secret|token|password|bearer|callback", re.I)
 
 
+_MAX_DIGITS = 15  # a whole-number cell longer than this is no duration, credit count or rating
+
+
 def _parse_int(text: str) -> int | None:
-    if text.isdigit():
+    if text.isdigit() and len(text) <= _MAX_DIGITS:
         return int(text)
     text = text.strip()
     if not text:
@@ -58,6 +61,8 @@ def _parse_int(text: str) -> int | None:
         number = float(text)
     except ValueError:
         raise ValueError(f"{text[:40]!r} is not a number") from None
+    if not math.isfinite(number) or abs(number) >= 10**_MAX_DIGITS:  # 1e308, 10**30: refused, never printed whole
+        raise ValueError(f"{text[:40]!r} is far too large a number")
     if not number.is_integer():
         raise ValueError(f"{text[:40]!r} is not a whole number")
     return int(number)

@@ -14,7 +14,7 @@ from lib.common.clock import format_time, utc_now
 from lib.history.csvfile import encode_records, iter_records
 from lib.history.row import COLUMNS, MAX_CELL_BYTES, REQUIRED_FIELDS, HistoryRow, scrub_secrets
 from lib.kling.rules import ASPECT_RATIOS, MODES
-from lib.trust.limits import MAX_HISTORY_IMPORT_BYTES, MAX_HISTORY_IMPORT_ROWS, InputTooLarge, check_size
+from lib.trust.limits import MAX_HISTORY_IMPORT_BYTES, MAX_HISTORY_IMPORT_ROWS, InputTooLarge, check_size, loads_bounded
 from lib.trust.urls import link_target
 
 logger = logging.getLogger(__name__)
@@ -132,6 +132,15 @@ def as_imported(row: HistoryRow, now: datetime) -> HistoryRow:
         raise ValueError(f"mode: {row.mode[:20]!r} is not one of {', '.join(MODES)}")
     if row.aspect_ratio not in ("", *ASPECT_RATIOS):
         raise ValueError(f"aspect_ratio: {row.aspect_ratio[:20]!r} is not one of {', '.join(ASPECT_RATIOS)}")
+    for name in ("payload_json", "shots_json"):  # a hostile cell is refused by name, not silently emptied
+        cell = getattr(row, name)
+        if cell.strip():
+            try:
+                loads_bounded(cell, max_bytes=MAX_CELL_BYTES, what=name)
+            except InputTooLarge as exc:
+                raise ValueError(f"{exc} The run was not imported") from None
+            except ValueError as exc:
+                raise ValueError(f"{name} is not valid JSON ({exc}); the run was not imported") from None
     payload, clean = row.payload, row.payload_json
     if payload != scrub_secrets(payload) or (clean.strip() and not payload):
         clean = json.dumps(scrub_secrets(payload), ensure_ascii=False, sort_keys=True) if payload else ""

@@ -24,9 +24,7 @@ class FileMedia:
 
     def staging_dir(self) -> Path:
         """Downloads land in the videos folder itself (atomically renamed into place)."""
-        folder = videos_dir(self.data_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder
+        return videos_dir(self.data_dir)  # created by the download itself, only once one succeeds
 
     def put_video(self, task_id: str, path: Path) -> None:
         """Move a downloaded file to the video's own name (a no-op when it is already there)."""

@@ -7,12 +7,18 @@ selectbox options) need no escaping.
 
 from __future__ import annotations
 
+import re
+
 # CommonMark lets a backslash escape any ASCII punctuation. Escaping all of it turns off emphasis, links,
 # images, headings, lists, tables, HTML, autolinks (`www.` / `http:` lose their dots and colons), LaTeX ($),
 # and Streamlit's own :color[...] / :material/...: / :emoji: directives.
 _PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
 _TABLE = {ord(c): "\\" + c for c in _PUNCTUATION}
 _TABLE.update({ord("\r"): " ", ord("\x00"): "", ord("\u2028"): " ", ord("\u2029"): " "})
+# Streamlit's markdown (remark-gfm) still turns escaped `http\://…`, `www\.…` and `a\@b.c` into links, so an
+# invisible WORD JOINER (U+2060) goes where an autolink would start: the text reads the same, no link appears.
+_AUTOLINK = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=www)(?=\.)|(?<=[\w.+-])(?=@[\w-])")
+WORD_JOINER = "\u2060"
 
 
 def md(value: object, limit: int | None = None) -> str:
@@ -20,7 +26,7 @@ def md(value: object, limit: int | None = None) -> str:
     text = "" if value is None else str(value)
     if limit is not None and len(text) > limit:
         text = text[: max(0, limit - 1)] + "…"
-    return text.translate(_TABLE).replace("\n", "  \n")
+    return _AUTOLINK.sub(WORD_JOINER, text).translate(_TABLE).replace("\n", "  \n")
 
 
 def md_line(value: object, limit: int | None = None) -> str:

@@ -6,12 +6,17 @@ host, never put into a `video`, `img`, `audio` or `source` element.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from urllib.parse import urlsplit
 
 # Where KIE serves results and uploads (kie-api.md §3, §4); KLING_MEDIA_HOSTS (comma-separated) replaces it.
 DEFAULT_MEDIA_HOSTS: tuple[str, ...] = ("tempfile.aiquickdraw.com", "tempfile.redpandaai.co")
 MAX_URL_CHARS = 2048
+# A host is letters (any script), digits, dots and hyphens, or an IP literal: link labels name the host, so a
+# "host" such as **bold** or <b> would be markdown from data.
+_HOST_NAME = re.compile(r"[^\W_](?:[^\W_]|[.-])*")
 
 
 def media_hosts() -> frozenset[str]:
@@ -33,7 +38,17 @@ def _parts(url: object) -> tuple[str, str] | None:
         return None
     if parts.scheme.lower() not in ("http", "https") or not host or parts.username or parts.password:
         return None
+    if not _HOST_NAME.fullmatch(host) and not _is_ip(host):
+        return None
     return parts.scheme.lower(), host
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def playable_url(url: object) -> str | None:
