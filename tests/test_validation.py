@@ -8,7 +8,8 @@ import re
 import pytest
 
 from lib.kling import rules
-from lib.kling.validation import Problem, errors_only, url_problem, validate_payload
+from lib.kling.problems import Problem, errors_only, url_problem
+from lib.kling.validation import validate_payload
 
 DELETE = object()
 IMG = "https://tempfile.redpandaai.co/kieai/1/elements/{}.png"

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
 
@@ -51,7 +50,7 @@ from lib.elements.model import (
     upload_status,
 )
 from lib.elements.transfer import add_imported, element_from_json, element_to_json, export_entry, import_entries
-from lib.kie.models import UPLOAD_LIFETIME
+from lib.kie.models import UPLOAD_LIFETIME, UploadedFile
 from lib.kling import rules
 from lib.trust.paths import is_inside
 
@@ -268,7 +267,7 @@ class ElementLibrary:
         return replace(media, kie_url=str(result.download_url), uploaded_at=iso_time(uploaded), expires_at=iso_time(expires),
                        upload_error=None, upload_method=getattr(result, "method", None) or used)
 
-    def _send(self, element: Element, media: ElementMedia, uploader: Uploader, method: str) -> tuple[Any, str]:
+    def _send(self, element: Element, media: ElementMedia, uploader: Uploader, method: str) -> tuple[UploadedFile, str]:
         path = self.local_file(media)
         upload_path = f"{UPLOAD_PATH}/{element.id}"
         if path is not None:

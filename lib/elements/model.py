@@ -10,14 +10,15 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any
+from typing import IO
 from urllib.parse import unquote, urlparse
 
 from lib.common.clock import parse_time as parse_iso_time
+from lib.kie.models import UploadedFile
 from lib.kling import rules
 from lib.kling.job import ElementSpec
 from lib.kling.media import check_media
-from lib.kling.validation import url_problem
+from lib.kling.problems import url_problem
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ UPLOAD_PATH = "kling-studio/elements"
 LOCAL_METHODS = ("auto", "stream", "base64")
 
 FileInput = tuple[str, "bytes | IO[bytes]"]
-Uploader = Callable[..., Any]
+Uploader = Callable[..., UploadedFile]  # lib.kie.uploads.upload_file, bound to a client
 
 
 class ElementError(Exception):

@@ -198,7 +198,7 @@ def table_records(rows: Iterable[HistoryRow]) -> list[dict[str, Any]]:
 
 def table_frame(rows: Iterable[HistoryRow]) -> pd.DataFrame:
     """The history table as a DataFrame indexed by task id (build once per file version)."""
-    import pandas as pd
+    import pandas as pd  # here, not at the top: pandas takes ~0.5 s to import and Compose imports this module
 
     frame = pd.DataFrame(table_records(rows), columns=list(TABLE_COLUMNS))
     frame["Created"] = pd.to_datetime(frame["Created"], utc=True)
@@ -257,7 +257,7 @@ def payload_diff(payloads: Sequence[Mapping[str, Any]]) -> list[DiffRow]:
 
 def diff_frame(diff: Sequence[DiffRow], labels: Sequence[str], only_differences: bool = False) -> pd.DataFrame:
     """The diff as a table: 'Field' then one column per run label, and a 'differs' flag."""
-    import pandas as pd
+    import pandas as pd  # lazily, as in table_frame
 
     if len(set(labels)) != len(labels):
         raise ValueError("run labels must be unique")

@@ -10,11 +10,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
+from types import TracebackType
 from typing import Any
 
 import requests
 import urllib3.util.retry as urllib3_retry
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     InvalidHeader,
@@ -23,6 +25,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
     ResponseError,
 )
+from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry
 
 from lib.kie.errors import (
@@ -90,7 +93,7 @@ def create_hooks(hooks: CreateHooks | None) -> Iterator[None]:
         _CREATE_HOOKS.reset(token)
 
 
-def _retry_after_of(retry: Retry, response: Any) -> float | None:
+def _retry_after_of(retry: Retry, response: BaseHTTPResponse) -> float | None:
     try:
         return retry.get_retry_after(response)
     except InvalidHeader:  # an unreadable Retry-After is no advice: fall back to the backoff
@@ -103,15 +106,16 @@ class _CreateRetry(Retry):
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         return bool(self.total) and status_code == 429
 
-    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
-                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> _CreateRetry:
+    def increment(self, method: str | None = None, url: str | None = None, response: BaseHTTPResponse | None = None,
+                  error: Exception | None = None, _pool: ConnectionPool | None = None,
+                  _stacktrace: TracebackType | None = None) -> _CreateRetry:
         if response is not None and response.status == 429:
             retry_after = _retry_after_of(self, response)
             if retry_after is not None and retry_after > CREATE_MAX_WAIT_S:  # urlopen then returns the 429
                 raise MaxRetryError(_pool, url, ResponseError(f"Retry-After {retry_after:g} s is too long to wait"))
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
-    def sleep(self, response: Any = None) -> None:
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         if response is None or response.status != 429:
             return super().sleep(response)  # a connect error: nothing reached KIE, urllib3's short backoff
         hooks = _CREATE_HOOKS.get() or CreateHooks()

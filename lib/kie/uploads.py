@@ -10,6 +10,7 @@ import mimetypes
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -18,9 +19,9 @@ import requests
 from lib.common.clock import parse_time
 from lib.kie.errors import KieError
 from lib.kie.models import UploadedFile
-from lib.kling.validation import url_problem
+from lib.kling.problems import url_problem
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # lib.kie.client does not import this module, but uploads take a client only as a parameter
     from lib.kie.client import KieClient
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def upload_check_needed(uploaded_at: datetime | str | None,
     return "check" if age >= CHECK_AFTER else "fresh"
 
 
-def is_upload_alive(session_or_client: Any, url: str,
+def is_upload_alive(session_or_client: requests.Session | KieClient, url: str,
                     timeout: float | tuple[float, float] = LIVENESS_TIMEOUT) -> bool:
     """Whether KIE's file host still serves `url`: a HEAD, else a 1-byte ranged GET. Never sends the API key.
 
@@ -180,7 +181,7 @@ class _Base64JsonStream:
     def __len__(self) -> int:  # requests frames the body by this length (never chunked)
         return self.length
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         self._file.seek(self._start)  # a retried request re-reads the file from where it began
         yield self._head
         carry = b""
@@ -212,7 +213,7 @@ class _MultipartStream:
     def __len__(self) -> int:  # requests frames the body by this length (never chunked)
         return self.length
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         self._file.seek(self._start)  # a retried request re-reads the file from where it began
         yield self._head
         while chunk := self._file.read(256 * 1024):

@@ -3,51 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from lib.kling import rules
+from lib.kling.element_checks import check_elements
 from lib.kling.job import parse_duration, prompt_budget_length, referenced_names
-from lib.kling.rules import ERROR, WARNING
+from lib.kling.problems import Problem, Report, kind_of, show, url_list, url_problem
 
 log = logging.getLogger(__name__)
-
-_URL_SHOWN_CHARS = 60
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a request: where (dotted path), what to do, and how bad."""
-
-    path: str
-    message: str
-    level: str
-    rule: str = field(default="", compare=False)
-
-
-class _Report:
-    """Collects problems; one method per level keeps the checks short."""
-
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-
-    def error(self, path: str, rule: str, message: str) -> None:
-        self.problems.append(Problem(path, message, ERROR, rule))
-
-    def warn(self, path: str, rule: str, message: str) -> None:
-        self.problems.append(Problem(path, message, WARNING, rule))
-
-
-def errors_only(problems: Iterable[Problem]) -> list[Problem]:
-    """The problems that block submitting."""
-    return [p for p in problems if p.level == ERROR]
 
 
 def validate_payload(payload: Any, *, video_schema: str | None = None) -> list[Problem]:
     """Every problem in a createTask body, errors and warnings, each placed at its field."""
-    report = _Report()
+    report = Report()
     try:
         _check_payload(payload, report, video_schema or rules.video_element_schema())
     except Exception:  # a checker bug must not take the page down; say so instead
@@ -56,29 +24,14 @@ def validate_payload(payload: Any, *, video_schema: str | None = None) -> list[P
     return report.problems
 
 
-def _kind(value: Any) -> str:
-    """A value's type in words a person knows."""
-    if value is None:
-        return "empty (null)"
-    if isinstance(value, bool):
-        return f"{str(value).lower()} (true/false)"
-    names = {str: "text", int: "a number", float: "a number", list: "a list", dict: "an object"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _show(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    return repr(text if len(text) <= _URL_SHOWN_CHARS else text[:_URL_SHOWN_CHARS] + "…")
-
-
-def _check_payload(payload: Any, report: _Report, schema: str) -> None:
+def _check_payload(payload: Any, report: Report, schema: str) -> None:
     if not isinstance(payload, dict):
-        report.error("", "input", f"The request must be a JSON object with model and input, not {_kind(payload)}.")
+        report.error("", "input", f"The request must be a JSON object with model and input, not {kind_of(payload)}.")
         return
     _check_top_level(payload, report)
     data = payload.get("input")
     if not isinstance(data, dict):
-        what = "has no input" if data is None else f"has input as {_kind(data)}"
+        what = "has no input" if data is None else f"has input as {kind_of(data)}"
         report.error("input", "input", f"The request {what}: put prompt, duration, mode, sound and multi_shots in an input object.")
         return
     _check_settings(data, report)
@@ -86,14 +39,14 @@ def _check_payload(payload: Any, report: _Report, schema: str) -> None:
     duration = _check_duration(data, report)
     prompts = _check_shots(data, duration, report) if multi else _check_single_prompt(data, report)
     _check_frames(data, multi, report)
-    names = _check_elements(data, schema, report)
+    names = check_elements(data, schema, report)
     _check_references(data, prompts, names, report)
 
 
-def _check_top_level(payload: dict, report: _Report) -> None:
+def _check_top_level(payload: dict, report: Report) -> None:
     model = payload.get("model")
     if model != rules.MODEL:
-        what = "missing" if model is None else f"{_show(model)}"
+        what = "missing" if model is None else f"{show(model)}"
         report.error("model", "model", f"The model is {what}; Kling 3.0 on KIE is '{rules.MODEL}': set model to {rules.MODEL}.")
     if "callBackUrl" in payload:
         reason = url_problem(payload["callBackUrl"])
@@ -104,56 +57,27 @@ def _check_top_level(payload: dict, report: _Report) -> None:
             report.warn(str(key), "unknown_field", f"'{key}' is not part of a createTask request; KIE ignores or rejects it: remove it.")
 
 
-def url_problem(value: Any) -> str | None:
-    """Why a value is not an absolute http(s) URL, or None when it is one."""
-    if not isinstance(value, str):
-        return f"is {_kind(value)}, not a web address"
-    if not value.strip():
-        return "is empty"
-    if value != value.strip() or any(ch.isspace() for ch in value):
-        return f"{_show(value)} contains spaces"
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-    except ValueError:
-        return f"{_show(value)} is not a valid web address"
-    scheme = parts.scheme.lower()
-    if scheme in rules.URL_SCHEMES and host:
-        return None
-    if scheme in rules.URL_SCHEMES:
-        return f"{_show(value)} has no host name"
-    if scheme:
-        return f"{_show(value)} is a {scheme}: link, not a web address KIE can fetch"
-    return f"{_show(value)} is not a full web address (no http:// or https://)"
-
-
-def _check_url(value: Any, path: str, label: str, report: _Report) -> None:
-    reason = url_problem(value)
-    if reason:
-        report.error(path, "url", f"{label} {reason}: use an http:// or https:// URL (upload local files first).")
-
-
-def _check_settings(data: dict, report: _Report) -> None:
+def _check_settings(data: dict, report: Report) -> None:
     mode = data.get("mode")
     if mode not in rules.MODES:
         guess = next((m for m in rules.MODES if isinstance(mode, str) and m.lower() == mode.strip().lower()), None)
         fix = f"did you mean '{guess}'?" if guess else "choose std, pro or 4K."
-        what = "missing" if mode is None else _show(mode)
+        what = "missing" if mode is None else show(mode)
         report.error("input.mode", "mode", f"The mode is {what}; Kling 3.0 takes std, pro or 4K: {fix}")
     if "aspect_ratio" in data and data["aspect_ratio"] not in rules.ASPECT_RATIOS:
         report.error("input.aspect_ratio", "aspect_ratio",
-                     f"The aspect ratio {_show(data['aspect_ratio'])} is not supported: choose 16:9, 9:16 or 1:1, or leave it out.")
+                     f"The aspect ratio {show(data['aspect_ratio'])} is not supported: choose 16:9, 9:16 or 1:1, or leave it out.")
     for key, label in (("sound", "Sound"), ("multi_shots", "Multi-shot")):
         value = data.get(key)
         if not isinstance(value, bool):
             if key not in data:
                 report.error(f"input.{key}", key, f"{label} is missing: send {key} as true or false (KIE rejects a request without it).")
             else:
-                report.error(f"input.{key}", key, f"{label} is {_kind(value) if value is None else _kind(value) + ' ' + _show(value)}; it must be true or false: send {key} as true or false.")
+                report.error(f"input.{key}", key, f"{label} is {kind_of(value) if value is None else kind_of(value) + ' ' + show(value)}; it must be true or false: send {key} as true or false.")
     if "cfg_scale" in data:
         value = data["cfg_scale"]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            report.error("input.cfg_scale", "cfg_scale", f"cfg_scale is {_kind(value)}; it must be a number such as 0.5: fix it or leave it out.")
+            report.error("input.cfg_scale", "cfg_scale", f"cfg_scale is {kind_of(value)}; it must be a number such as 0.5: fix it or leave it out.")
         report.warn("input.cfg_scale", "cfg_scale",
                     "cfg_scale is not in KIE's Kling 3.0 schema, so KIE may ignore or reject it: leave it unset unless you are testing it.")
     for key in data:
@@ -161,7 +85,7 @@ def _check_settings(data: dict, report: _Report) -> None:
             report.warn(f"input.{key}", "unknown_field", f"'{key}' is not a Kling 3.0 input field; KIE ignores or rejects it: remove it.")
 
 
-def _check_duration(data: dict, report: _Report) -> int | None:
+def _check_duration(data: dict, report: Report) -> int | None:
     value = data.get("duration")
     span = f"{rules.DURATION_MIN} to {rules.DURATION_MAX}"
     if value is None:
@@ -173,7 +97,7 @@ def _check_duration(data: dict, report: _Report) -> int | None:
     # KIE wants the bare digits: padding that parse_duration forgives is still an error here
     seconds = parse_duration(value) if isinstance(value, str) and value == value.strip() else None
     if seconds is None:
-        report.error("input.duration", "duration", f'The duration {_show(value)} is not a whole number of seconds: use "3" to "15".')
+        report.error("input.duration", "duration", f'The duration {show(value)} is not a whole number of seconds: use "3" to "15".')
         return None
     if not rules.DURATION_MIN <= seconds <= rules.DURATION_MAX:
         report.error("input.duration", "duration", f"The duration is {seconds} s; Kling 3.0 makes videos of {span} s: pick a duration from {span}.")
@@ -181,10 +105,10 @@ def _check_duration(data: dict, report: _Report) -> int | None:
     return seconds
 
 
-def _check_prompt_text(value: Any, path: str, label: str, limit: int, report: _Report, rule: str) -> bool:
+def _check_prompt_text(value: Any, path: str, label: str, limit: int, report: Report, rule: str) -> bool:
     """Check one prompt; True when it is usable text."""
     if not isinstance(value, str) or not value.strip():
-        what = "empty" if value is None or isinstance(value, str) else f"{_kind(value)}, not text"
+        what = "empty" if value is None or isinstance(value, str) else f"{kind_of(value)}, not text"
         report.error(path, rule, f"{label} is {what}: describe what should happen{' in this shot' if 'Shot' in label else ''}.")
         return isinstance(value, str)
     length = prompt_budget_length(value)
@@ -195,18 +119,18 @@ def _check_prompt_text(value: Any, path: str, label: str, limit: int, report: _R
     return True
 
 
-def _check_single_prompt(data: dict, report: _Report) -> list[tuple[str, str]]:
+def _check_single_prompt(data: dict, report: Report) -> list[tuple[str, str]]:
     if "multi_prompt" in data:
         report.warn("input.multi_prompt", "ignored_field", "Shots are ignored in a single-shot video: turn multi-shot on to use them, or remove them.")
     ok = _check_prompt_text(data.get("prompt"), "input.prompt", "The prompt", rules.PROMPT_MAX_CHARS, report, "prompt")
     return [("input.prompt", data["prompt"])] if ok else []
 
 
-def _shot_duration(raw: dict, path: str, label: str, report: _Report) -> int | None:
+def _shot_duration(raw: dict, path: str, label: str, report: Report) -> int | None:
     value = raw.get("duration")
     span = f"{rules.SHOT_DURATION_MIN} to {rules.SHOT_DURATION_MAX}"
     if isinstance(value, bool) or not isinstance(value, int):
-        what = "no duration" if value is None else f"the duration {_show(value)}"
+        what = "no duration" if value is None else f"the duration {show(value)}"
         report.error(path, "shot_duration", f"{label} has {what}: give it a whole number of seconds from {span}, like 3 (no quotes).")
         return None
     if not rules.SHOT_DURATION_MIN <= value <= rules.SHOT_DURATION_MAX:
@@ -215,7 +139,7 @@ def _shot_duration(raw: dict, path: str, label: str, report: _Report) -> int | N
     return value
 
 
-def _check_shots(data: dict, duration: int | None, report: _Report) -> list[tuple[str, str]]:
+def _check_shots(data: dict, duration: int | None, report: Report) -> list[tuple[str, str]]:
     if "prompt" in data:
         report.warn("input.prompt", "ignored_field", "The main prompt is ignored in a multi-shot video: KIE reads each shot's prompt instead.")
     if data.get("sound") is False:
@@ -232,7 +156,7 @@ def _check_shots(data: dict, duration: int | None, report: _Report) -> list[tupl
     for index, raw in enumerate(shots):
         path, label = f"input.multi_prompt[{index}]", f"Shot {index + 1}"
         if not isinstance(raw, dict):
-            report.error(path, "shots", f"{label} is {_kind(raw)}: each shot needs a prompt and a duration.")
+            report.error(path, "shots", f"{label} is {kind_of(raw)}: each shot needs a prompt and a duration.")
             durations.append(None)
             continue
         if _check_prompt_text(raw.get("prompt"), f"{path}.prompt", f"{label}'s prompt", rules.SHOT_PROMPT_MAX_CHARS, report, "shot_prompt"):
@@ -243,7 +167,7 @@ def _check_shots(data: dict, duration: int | None, report: _Report) -> list[tupl
     return prompts
 
 
-def _check_shot_sum(total: int, duration: int, report: _Report) -> None:
+def _check_shot_sum(total: int, duration: int, report: Report) -> None:
     if total > rules.DURATION_MAX:
         report.error("input.multi_prompt", "shot_sum", f"Shots add up to {total} s; a video may last at most {rules.DURATION_MAX} s: shorten the shots.")
     elif total < rules.DURATION_MIN:
@@ -254,20 +178,10 @@ def _check_shot_sum(total: int, duration: int, report: _Report) -> None:
                      f"Shots add up to {total} s but the duration is {duration} s: set the duration to {total} s or {change}.")
 
 
-def _url_list(value: Any, path: str, label: str, report: _Report) -> list | None:
-    """The list at a URL field, each entry checked; None (after an error) when it is not a list."""
-    if not isinstance(value, list):
-        report.error(path, "url", f"{label} must be a list of URLs, not {_kind(value)}.")
-        return None
-    for index, url in enumerate(value):
-        _check_url(url, f"{path}[{index}]", f"{label} {index + 1}", report)
-    return value
-
-
-def _check_frames(data: dict, multi: bool, report: _Report) -> None:
+def _check_frames(data: dict, multi: bool, report: Report) -> None:
     if "image_urls" not in data:
         return
-    frames = _url_list(data["image_urls"], "input.image_urls", "Frame image", report)
+    frames = url_list(data["image_urls"], "input.image_urls", "Frame image", report)
     if frames is None:
         return
     limit = rules.FRAMES_MAX_MULTI_SHOT if multi else rules.FRAMES_MAX_SINGLE_SHOT
@@ -277,104 +191,7 @@ def _check_frames(data: dict, multi: bool, report: _Report) -> None:
         report.error("input.image_urls", "frames", f"There are {len(frames)} frame images; {why}: remove {extra}.")
 
 
-def _check_element_name(raw: dict, path: str, label: str, seen: set[str], report: _Report) -> str | None:
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        report.error(f"{path}.name", "element_name", f"{label} has no name: give it a short name such as dog, then write @dog in the prompt.")
-        return None
-    problems = rules.element_name_problems(name)
-    for message in problems:
-        report.error(f"{path}.name", "element_name", f"{label}: {message}")
-    if problems:
-        return None
-    if name in seen:
-        report.error(f"{path}.name", "element_name", f"Two elements are named '{name}': rename one of them.")
-        return None
-    seen.add(name)
-    return name
-
-
-def _check_elements(data: dict, schema: str, report: _Report) -> dict[str, int]:
-    """Check kling_elements; return the well-named ones, name → index."""
-    if "kling_elements" not in data:
-        return {}
-    elements = data["kling_elements"]
-    if not isinstance(elements, list):
-        report.error("input.kling_elements", "elements", f"Elements must be a list, not {_kind(elements)}.")
-        return {}
-    if len(elements) > rules.ELEMENTS_MAX:
-        extra = len(elements) - rules.ELEMENTS_MAX
-        report.error("input.kling_elements", "elements",
-                     f"There are {len(elements)} elements; a video may use at most {rules.ELEMENTS_MAX}: remove {extra}.")
-    names: dict[str, int] = {}
-    for index, raw in enumerate(elements):
-        path = f"input.kling_elements[{index}]"
-        if not isinstance(raw, dict):
-            report.error(path, "elements", f"Element {index + 1} is {_kind(raw)}: each element needs a name, a description and image URLs.")
-            continue
-        name = _check_element_name(raw, path, f"Element {index + 1}", set(names), report)
-        label = f"Element '{name}'" if name else f"Element {index + 1}"
-        description = raw.get("description")
-        if not isinstance(description, str) or not description.strip():
-            report.error(f"{path}.description", "element_description", f"{label} has no description: add a few words, e.g. 'a brown terrier'.")
-        _check_element_media(raw, path, label, schema, report)
-        for key in raw:
-            if key not in rules.ELEMENT_FIELDS:
-                report.warn(f"{path}.{key}", "unknown_field", f"'{key}' is not an element field; KIE ignores or rejects it: remove it.")
-        if name:
-            names[name] = index
-    return names
-
-
-def _check_element_media(raw: dict, path: str, label: str, schema: str, report: _Report) -> None:
-    images_path, videos_path = f"{path}.element_input_urls", f"{path}.element_input_video_urls"
-    images = _url_list(raw["element_input_urls"], images_path, f"{label} image", report) if "element_input_urls" in raw else []
-    videos = _url_list(raw["element_input_video_urls"], videos_path, f"{label} video", report) if "element_input_video_urls" in raw else []
-    if images is None or videos is None:
-        return
-    if schema == "K4":
-        if videos:
-            report.error(videos_path, "element_video", f"{label}: with KIE's current schema the video goes in element_input_urls: move it there.")
-        videos = [u for u in images if isinstance(u, str) and rules.looks_like_video_url(u)]
-        images = [u for u in images if u not in videos]
-        videos_path = images_path
-        _check_video_window(raw, path, label, bool(videos), report)
-    else:
-        for index, url in enumerate(images):
-            if isinstance(url, str) and rules.looks_like_video_url(url):
-                report.error(f"{images_path}[{index}]", "element_video",
-                             f"{label} image {index + 1} is a video: put it in element_input_video_urls (one video per element).")
-        for key in ("start_time", "end_time"):
-            if key in raw:
-                report.warn(f"{path}.{key}", "ignored_field", f"{label}: {key} is only used by KIE's K4 video schema and is ignored here.")
-    _check_element_counts(images, videos, images_path, videos_path, path, label, report)
-
-
-def _check_element_counts(images: list, videos: list, images_path: str, videos_path: str, path: str, label: str,
-                          report: _Report) -> None:
-    problem = rules.element_count_problem(len(images), len(videos))
-    if problem:
-        where = {"images": images_path, "videos": videos_path, "both": path}[problem.files]
-        report.error(where, problem.rule, f"{label}: {problem.message}")
-
-
-def _check_video_window(raw: dict, path: str, label: str, is_video: bool, report: _Report) -> None:
-    if not is_video or not ("start_time" in raw or "end_time" in raw):
-        return
-    start, end = raw.get("start_time", 0), raw.get("end_time")
-    for key, value in (("start_time", start), ("end_time", end)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            report.error(f"{path}.{key}", "video_window", f"{label}: {key} must be a whole number of milliseconds, like 3000.")
-            return
-    if end is None:
-        return
-    low, high = rules.VIDEO_WINDOW_MIN_MS, rules.VIDEO_WINDOW_MAX_MS
-    if not low <= end - start <= high:
-        report.error(f"{path}.end_time", "video_window",
-                     f"{label} uses {end - start} ms of its video; the clip window must be {low}–{high} ms: move end_time.")
-
-
-def _check_references(data: dict, prompts: list[tuple[str, str]], names: dict[str, int], report: _Report) -> None:
+def _check_references(data: dict, prompts: list[tuple[str, str]], names: dict[str, int], report: Report) -> None:
     used: set[str] = set()
     for path, text in prompts:
         for ref in referenced_names(text):

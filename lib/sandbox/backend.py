@@ -22,7 +22,8 @@ from typing import Any
 
 from lib.common.atomic import write_atomically
 from lib.kling.pricing import estimate_credits
-from lib.kling.validation import errors_only, validate_payload
+from lib.kling.problems import errors_only
+from lib.kling.validation import validate_payload
 from lib.sandbox.errors import SandboxError
 from lib.sandbox.files import (
     SandboxFileStore,

@@ -11,15 +11,19 @@ import string
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
+from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from PIL import Image
+
 from lib.common.atomic import write_atomically
 from lib.kling.job import parse_duration
+from lib.sandbox.animatic import FRAME_SIZES, render_animatic
 from lib.sandbox.errors import SandboxError, UploadError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the backend mixes this store in, so importing it at run time would be a cycle
     from lib.sandbox.backend import SandboxConfig, SandboxTask
 
 logger = logging.getLogger(__name__)
@@ -150,8 +154,6 @@ class SandboxFileStore:
 
     def _render(self, payload: dict[str, Any]) -> bytes:
         """Render the job's shots, blending in the first frame when it is a sandbox file."""
-        from lib.sandbox.animatic import FRAME_SIZES, render_animatic
-
         data = payload.get("input") if isinstance(payload.get("input"), dict) else {}
         first = self._first_frame(data.get("image_urls"))
         aspect = data.get("aspect_ratio")
@@ -190,10 +192,6 @@ def _shots(data: dict[str, Any]) -> list[tuple[str, int]]:
 
 def _closest_aspect(image_bytes: bytes) -> str:
     """The supported aspect ratio nearest the image's (the output follows the first frame)."""
-    from io import BytesIO
-
-    from PIL import Image
-
     try:
         with Image.open(BytesIO(image_bytes)) as image:
             ratio = image.width / image.height
