@@ -11,6 +11,7 @@ import streamlit as st
 from lib.elements.library import ElementLibrary
 from lib.elements.model import Element, ElementError, UploadStatus, count_problems, needs_upload, url_media
 from lib.kie.uploads import METHOD_HELP
+from lib.kling import rules
 from lib.kling.media import check_media, thumbnail_jpeg
 from lib.trust.text import md, md_line
 from lib.trust.urls import host_of
@@ -248,7 +249,7 @@ def _page_of(elements: list[Element]) -> list[Element]:
 def _name_field(library: ElementLibrary, editing: str | None) -> str:
     ss = st.session_state
     ss["elements_name"] = st.text_input(
-        "Name", key="elements_name_field", placeholder="e.g. ginger_cat", max_chars=60,
+        "Name", key="elements_name_field", placeholder="e.g. ginger_cat", max_chars=rules.ELEMENT_NAME_MAX_CHARS,
         help="Used in prompts as @name. Letters, digits, _ and -; no spaces; unique in the library.")
     name = ss["elements_name"]
     if name:

@@ -33,6 +33,7 @@ from lib.kie.errors import advice_for_failure
 from lib.kling import rules
 from lib.kling.job import job_from_payload, prompt_budget_length
 from lib.kling.pricing import RESOLUTIONS, format_cost
+from lib.tasks.service import callback_base
 from lib.tasks.submit import SubmitGuard
 from lib.trust.paths import safe_id
 from lib.trust.text import md, md_line
@@ -350,7 +351,7 @@ def _submit(ctx: AppContext, view: ComposeView) -> None:
     with st.spinner("Uploading elements if needed and creating the task(s)…"):
         result = submit_variants(ctx.client, ctx.storage.ledger, ctx.storage.library, get_uploader(ctx),
                                  list(view.variants), origin=ctx.origin, limiter=get_rate_limiter(ctx),
-                                 now=service_now(ctx),
+                                 now=service_now(ctx), callbacks_to=callback_base(ctx.settings.key_source),
                                  on_wait=lambda s: waiting.info(f"Rate limited by KIE, retrying in {s:.0f} s…",
                                                                 icon="⏳"))
     waiting.empty()

@@ -12,6 +12,7 @@ from lib.history import view as hv
 from lib.history.ledger import HistoryFileError
 from lib.history.row import ORIGINS, STATES, HistoryRow, visible_to
 from lib.history.transfer import export_csv, import_csv, recipe_json
+from lib.kie.errors import advice_for_failure
 from lib.storage.base import LedgerStore
 from lib.tasks.follow import refresh_task, save_locally
 from lib.trust.text import md, md_line
@@ -177,7 +178,7 @@ def _status(ctx: AppContext, ledger: LedgerStore, row: HistoryRow) -> None:
         st.warning(hv.UNKNOWN_HELP, icon="❓")
     if row.state == "failed":
         st.error(f"**Failed** ({md(row.fail_code or 'no code')}): {md(row.fail_msg or 'no reason given')}\n\n"
-                 f"**Fix:** {md(hv.fail_fix(row.fail_code, row.fail_msg))}", icon="❌")
+                 f"**Fix:** {md(advice_for_failure(row.fail_code, row.fail_msg))}", icon="❌")
     if not hv.is_checkable(row):
         return
     if row.imported_at is not None:

@@ -30,7 +30,8 @@ from lib.compose.snippets import PENDING_HOST, curl_command, python_snippet
 from lib.kie.errors import KieApiError, advice_for_failure
 from lib.kling import rules
 from lib.kling.job import ElementSpec, Job, Shot, build_payload
-from lib.kling.validation import Problem, validate_payload
+from lib.kling.problems import Problem
+from lib.kling.validation import validate_payload
 from lib.storage.files import FileMedia
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from lib.history import view as hv
 from lib.history.row import HistoryRow
-from lib.kie.errors import FIXES
+from lib.kie.errors import FIXES, advice_for_failure
 from lib.storage.files import FileMedia
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -64,7 +64,7 @@ def test_state_badge(state: str, stale: bool, badge: str) -> None:
     ("oops", FIXES[501]), ("999", FIXES[501]),
 ])
 def test_fail_fix(code: str | None, fix: str) -> None:
-    assert hv.fail_fix(code) == fix
+    assert advice_for_failure(code) == fix
 
 
 @pytest.mark.parametrize(("flt", "expected"), [

@@ -12,7 +12,7 @@ import requests
 
 from lib.history.ledger import Ledger
 from lib.kie.client import KieClient
-from lib.kie.errors import KieApiError
+from lib.kie.errors import KieApiError, advice_for_failure
 from lib.kie.models import TaskState
 from lib.kie.uploads import upload_file
 from lib.tasks.submit import RateLimiter, submit_payload
@@ -111,5 +111,5 @@ def test_failed_task_gets_advice_from_code_and_message_and_no_assumed_credits(ki
     row = submit_payload(client, ledger, PAYLOAD, origin="live", batch_id="b").row
     row, states = follow_to_end(client, ledger, row, tmp_path)
     assert states[-1] == "failed" and (row.fail_code, row.fail_msg) == fail
-    assert advice_has in hv.fail_fix(row.fail_code, row.fail_msg)
+    assert advice_has in advice_for_failure(row.fail_code, row.fail_msg)
     assert hv.credits_text(row).endswith("consumed not reported")  # the double, like KIE's docs, sent none

@@ -11,9 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
-from lib.compose import batches
 from lib.compose import form as cp
-from lib.compose.batches import failure_fix
 from lib.compose.snippets import PENDING_HOST, curl_command, snippet_readiness
 from lib.elements.library import ElementLibrary
 from lib.history import view as hv
@@ -116,11 +114,6 @@ def test_the_bug_from_the_issue_is_not_told_to_retry() -> None:
     advice = advice_for_failure("500", "Generation failed: content moderation")
     assert advice != FIXES[500] and "Change the prompt or the images" in advice
 
-
-@pytest.mark.parametrize("fix", [batches.failure_fix, failure_fix, hv.fail_fix])
-def test_the_page_aliases_delegate_with_the_message(fix) -> None:
-    assert fix("500", "content moderation") == MODERATION_FIX
-    assert fix("501") == FIXES[501]  # pages that pass only the code keep working
 
 
 def test_task_failed_error_carries_the_same_advice() -> None:

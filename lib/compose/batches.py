@@ -16,7 +16,8 @@ from lib.kie.errors import ValidationError
 from lib.kling import rules
 from lib.kling.job import Job, build_payload, referenced_names
 from lib.kling.pricing import estimate_credits, format_cost
-from lib.kling.validation import Problem, validate_payload
+from lib.kling.problems import Problem
+from lib.kling.validation import validate_payload
 from lib.storage.base import LedgerStore, LibraryStore, MediaStore
 from lib.tasks.submit import RateLimiter, new_batch_id, submit_payload
 from lib.trust.urls import playable_url
@@ -129,7 +130,7 @@ class BatchResult:
 def submit_variants(client: KieClient, ledger: LedgerStore, library: LibraryStore, uploader: Uploader,
                     variants: list[Variant], *, origin: str, limiter: RateLimiter | None = None,
                     batch_id: str | None = None, now: datetime | None = None,
-                    on_wait: Callable[[float], None] | None = None) -> BatchResult:
+                    on_wait: Callable[[float], None] | None = None, callbacks_to: str | None = None) -> BatchResult:
     """Refresh the referenced elements, then create each variant once (ledger row first); stop at the first error.
 
     `on_wait(seconds)` hears about every wait for KIE's rate limit (429), to show "retrying in N s"."""
@@ -144,7 +145,7 @@ def submit_variants(client: KieClient, ledger: LedgerStore, library: LibraryStor
         job = replace(variant.job, elements=tuple(fresh.values()))  # build_payload keeps only referenced ones
         try:
             sub = submit_payload(client, ledger, build_payload(job), origin=origin, batch_id=result.batch_id,
-                                 limiter=limiter, on_wait=on_wait)
+                                 limiter=limiter, on_wait=on_wait, callbacks_to=callbacks_to)
         except ValidationError as exc:
             result.messages.append(f"{variant.label}: not sent — {exc}")
             break

@@ -15,7 +15,8 @@ from lib.compose.snippets import SnippetReadiness, snippet_readiness
 from lib.elements.model import Element
 from lib.kling import rules
 from lib.kling.job import Job, build_payload, referenced_names
-from lib.kling.validation import Problem, validate_payload
+from lib.kling.problems import Problem
+from lib.kling.validation import validate_payload
 
 
 @dataclass(frozen=True)

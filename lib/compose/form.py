@@ -23,7 +23,7 @@ from lib.kie.errors import KieError
 from lib.kling import rules
 from lib.kling.job import ElementSpec, Job, Shot, referenced_names
 from lib.kling.media import check_image
-from lib.kling.validation import Problem
+from lib.kling.problems import Problem
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib.kie.client import CREATE_PATH
-from lib.kling.validation import url_problem
+from lib.kling.problems import url_problem
 
 log = logging.getLogger(__name__)
 

@@ -26,10 +26,11 @@ COLUMNS: tuple[str, ...] = (
     "prompt", "shots_json", "duration", "mode", "sound", "multi_shots", "elements", "aspect_ratio",
     "estimated_credits", "credits_consumed", "result_url", "local_video", "fail_code", "fail_msg",
     "payload_json", "rating", "notes", "last_checked_at", "stale", "account", "imported_at",
+    "callback_key",
 )
 FIELDS: tuple[str, ...] = COLUMNS[1:]
 # Columns added after schema 1 shipped: a file (or an export) without them still loads, the value defaults.
-OPTIONAL_COLUMNS = frozenset({"imported_at"})
+OPTIONAL_COLUMNS = frozenset({"imported_at", "callback_key"})
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in OPTIONAL_COLUMNS)
 REQUIRED_FIELDS: tuple[str, ...] = REQUIRED_COLUMNS[1:]
 STATES: tuple[str, ...] = tuple(state.value for state in TaskState)  # queued, running, succeeded, failed, unknown
@@ -180,6 +181,7 @@ class HistoryRow:
     stale: bool = False
     account: str = ""  # live rows: a one-way fingerprint of the key that created them (never the key)
     imported_at: datetime | None = None  # set on rows that came in through Import: history, never work to follow
+    callback_key: str = ""  # a hash of this task's callback token (lib.tasks.callbacks); never the token
 
     def __post_init__(self) -> None:
         fix = object.__setattr__

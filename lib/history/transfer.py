@@ -146,7 +146,7 @@ def as_imported(row: HistoryRow, now: datetime) -> HistoryRow:
         clean = json.dumps(scrub_secrets(payload), ensure_ascii=False, sort_keys=True) if payload else ""
     return dataclasses.replace(
         row, local_video="", result_url=row.result_url if link_target(row.result_url) else "",
-        payload_json=clean, imported_at=row.imported_at or now)
+        payload_json=clean, imported_at=row.imported_at or now, callback_key="")
 
 
 def import_csv(data: bytes, *, max_cell_bytes: int = MAX_CELL_BYTES, max_bytes: int = MAX_HISTORY_IMPORT_BYTES,

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from lib.history.row import STATES, HistoryRow
-from lib.kie.errors import advice_for_failure
 from lib.trust.urls import link_target
 
 if TYPE_CHECKING:
@@ -64,11 +63,6 @@ def elapsed_seconds(row: HistoryRow) -> float | None:
     if not row.finished or row.updated_at is None:
         return None
     return max(0.0, (row.updated_at - row.created_at).total_seconds())
-
-
-def fail_fix(fail_code: str | None, fail_msg: str | None = None) -> str:
-    """The plain-language fix for a failed task, from its failCode and failMsg (lib.errors.advice_for_failure)."""
-    return advice_for_failure(fail_code, fail_msg)
 
 
 # -- filters ----------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from lib.common.atomic import write_atomically
 from lib.kling.pricing import estimate_credits
@@ -60,6 +61,10 @@ class SandboxConfig:
     disable_recordinfo: bool = False
     required_key: str | None = None
     max_upload_bytes: int = 100 * 1024 * 1024
+    callback_mode: str = "send"       # send | none | twice | bad_signature | late (lib.sandbox.callbacks)
+    callback_delay_s: float = 0.0     # how late a "late" callback is
+    webhook_key: str = ""             # signs callbacks like KIE's webhookHmacKey ("" = unsigned)
+    callback_origins: str = ""        # comma-separated origins callbacks may go to ("" = none: no SSRF from here)
 
     def update(self, options: dict[str, Any]) -> None:
         """Set options by name, coercing to each field's type; raises ValueError on a bad one."""
@@ -70,6 +75,8 @@ class SandboxConfig:
             setattr(self, name, _coerce(name, value, getattr(self, name)))
         if self.progress not in ("immediate", "queries", "wall"):
             raise ValueError("progress must be immediate, queries or wall")
+        if self.callback_mode not in ("send", "none", "twice", "bad_signature", "late"):
+            raise ValueError("callback_mode must be send, none, twice, bad_signature or late")
         if self.message_key not in ("msg", "message"):
             raise ValueError("message_key must be msg or message")
         if self.every_n < 1 or self.seconds < 0 or self.slow_seconds < 0:
@@ -289,6 +296,24 @@ class SandboxBackend(SandboxFileStore):
         if seed_vocabulary:
             record["state"] = SEED_STATES[record["state"]]
         return record
+
+    def finished_callbacks(self, exclude: set[str]) -> list[tuple[str, str, dict[str, Any]]]:
+        """(task id, callBackUrl, record) of ended tasks whose callback is not sent yet; wall-clock tasks are
+        advanced without counting a query. Only URLs on an allowed origin (callback_origins) are returned."""
+        allowed = {o.strip().rstrip("/") for o in self.config.callback_origins.split(",") if o.strip()}
+        out = []
+        with self._lock:
+            for task in self.tasks.values():
+                url = task.payload.get("callBackUrl")
+                if task.task_id in exclude or not isinstance(url, str) or not url:
+                    continue
+                parts = urlsplit(url)
+                if f"{parts.scheme}://{parts.netloc}" not in allowed:
+                    continue
+                self._progress(task)
+                if task.state in ("success", "fail"):
+                    out.append((task.task_id, url, self._record(task)))
+        return out
 
     def _progress(self, task: SandboxTask) -> None:
         """Move a task along waiting→queuing→generating→success (or fail), deterministically."""

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from lib.sandbox import wire
 from lib.sandbox.backend import SandboxBackend
+from lib.sandbox.callbacks import CallbackSender
 from lib.sandbox.errors import SandboxError, UploadError
 
 logger = logging.getLogger(__name__)
@@ -29,17 +30,20 @@ class SandboxServer:
         self.stopping = threading.Event()
         host, port = httpd.server_address[:2]
         self.base_url = f"http://{host}:{port}"
+        self.callbacks = CallbackSender(backend)
         # a short poll interval keeps stop() fast (tests start and stop many sandboxes)
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="kie-sandbox", daemon=True)
 
     def start(self) -> SandboxServer:
         self._thread.start()
+        self.callbacks.start()
         return self
 
     def stop(self) -> None:
         """Stop serving, close the socket and remove any temporary storage."""
         self.stopping.set()
+        self.callbacks.stop()
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(timeout=5)

@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from lib.common.settings import Settings, load_settings
 from lib.history.row import HistoryRow
@@ -71,6 +72,10 @@ def start_services(secrets: Mapping[str, object] | None = None) -> Services:
     settings = load_settings(secrets, None)  # the server's own key only: never one typed in a browser
     storage = shared_file_storage(settings.data_dir)
     sandbox = shared_sandbox(settings.data_dir) if settings.sandbox else None
+    if sandbox is not None and public_url() is not None:  # the offline KIE calls back like KIE does
+        parts = urlsplit(str(public_url()))
+        sandbox.backend.configure(callback_origins=f"{parts.scheme}://{parts.netloc}",
+                                  webhook_key=webhook_key() or "")
     sandbox_kie, live_kie = _client_for(settings, sandbox)
     live_account = live_kie.account if live_kie is not None else None
 
@@ -86,6 +91,14 @@ def start_services(secrets: Mapping[str, object] | None = None) -> Services:
     log.info("Kling Studio services started (data %s, %s mode, pid %d)", settings.data_dir,
              "sandbox" if settings.sandbox else "live", os.getpid())
     return _current
+
+
+def callback_base(key_source: str) -> str | None:
+    """Where KIE should send this session's callbacks: this server's KLING_PUBLIC_URL, when this server can
+    confirm them (sandbox tasks, or tasks made with the server's own key), else None (polling only)."""
+    if _current is None or key_source == "session":
+        return None
+    return public_url()
 
 
 def stop_services() -> None:

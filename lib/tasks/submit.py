@@ -25,6 +25,7 @@ from lib.kie.errors import (
 )
 from lib.kling.pricing import estimate_credits
 from lib.kling.validation import validate_payload
+from lib.tasks.callbacks import new_callback
 
 if TYPE_CHECKING:
     from lib.storage.base import LedgerStore
@@ -114,17 +115,22 @@ def create_hooks_for(limiter: RateLimiter | None, on_wait: Callable[[float], Non
 
 def submit_payload(client: KieClient, ledger: LedgerStore, payload: dict[str, Any], *, origin: str, batch_id: str,
                    limiter: RateLimiter | None = None, on_wait: Callable[[float], None] | None = None,
-                   sleep: Callable[[float], None] | None = None) -> Submission:
+                   sleep: Callable[[float], None] | None = None, callbacks_to: str | None = None) -> Submission:
     """Validate, create the task once, and write its row before anything else happens.
 
     A 429 is waited out (KIE's Retry-After, else 2/4/8 s with jitter) and re-sent; `on_wait(seconds)` is told
-    before each wait so the page can say "rate limited, retrying in N s"."""
+    before each wait so the page can say "rate limited, retrying in N s". With `callbacks_to` (KLING_PUBLIC_URL)
+    and no callBackUrl of the user's own, the task carries an unguessable callback URL of this server."""
     errors = [p for p in validate_payload(payload) if p.level == "error"]
     if errors:
         raise ValidationError(errors)
     # Built before paying, so nothing about the row can fail once KIE has created the task.
     row = _row_from_payload(payload, batch_id=batch_id, origin=origin, estimated=estimate_credits(payload),
                             account=client.account)
+    if callbacks_to and not payload.get("callBackUrl"):
+        address = new_callback(callbacks_to)
+        payload = {**payload, "callBackUrl": address.url}
+        row = replace(row, callback_key=address.key)
     if limiter:
         limiter.wait_turn()
     try:
