@@ -67,10 +67,10 @@ def free_port() -> int:
 class AppServer:
     """`streamlit run streamlit_app.py` in a subprocess, with its own data folder."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
         self.data_dir = data_dir
         self.extra_env = env or {}
-        self.port = free_port()
+        self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -107,10 +107,10 @@ def app_server_factory(tmp_path: Path) -> Iterator[object]:
     """Make app servers (several may share a data folder, e.g. to test restarts)."""
     servers: list[AppServer] = []
 
-    def make(data_dir: Path | None = None, env: dict[str, str] | None = None) -> AppServer:
+    def make(data_dir: Path | None = None, env: dict[str, str] | None = None, port: int | None = None) -> AppServer:
         d = data_dir or tmp_path / "data"
         d.mkdir(parents=True, exist_ok=True)
-        server = AppServer(d, env)
+        server = AppServer(d, env, port)
         servers.append(server)
         return server.start()
 
