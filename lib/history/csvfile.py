@@ -81,6 +81,10 @@ class Snapshot:
     torn: bytes = b""
     typed: list[HistoryRow | None] | None = None  # None marks an unreadable line (reason in `problems`)
     problems: dict[int, str] = field(default_factory=dict)
+    # an update appends the row's new version: the older lines of that task id are superseded (kept until the
+    # next compaction); `ids` maps each task id to its newest line, in the order the ids first appeared
+    superseded: set[int] = field(default_factory=set)
+    task_ids: list[str] = field(default_factory=list)
 
     def span(self, index: int) -> tuple[int, int]:
         end = self.offsets[index + 1] if index + 1 < len(self.offsets) else len(self.data)
@@ -104,4 +108,9 @@ class Snapshot:
             else:
                 cells = parse_record(self.raw(number))
                 task_id = cells[task_col] if len(cells) > task_col else ""
-            self.ids.setdefault(task_id.strip(), number)
+            task_id = task_id.strip()
+            self.task_ids.append(task_id)
+            previous = self.ids.get(task_id)
+            if previous is not None:
+                self.superseded.add(previous)
+            self.ids[task_id] = number

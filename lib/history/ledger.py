@@ -42,6 +42,7 @@ from lib.history.transfer import ImportReport
 logger = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.csv"
+COMPACT_MIN = 1_000  # superseded lines kept before an update compacts the file
 
 
 class HistoryError(Exception):
@@ -106,7 +107,10 @@ class Ledger:
             return []
         with self._locked():
             snap = self._load()
-            return [r for r in self._typed(snap) if r is not None] if snap else []
+            if not snap:
+                return []
+            typed = self._typed(snap)
+            return [row for index in snap.ids.values() if (row := typed[index]) is not None]
 
     def unreadable(self) -> list[tuple[int, str]]:
         """(line number, reason) of every line that cannot be read as a run; such lines are never changed."""
@@ -117,7 +121,8 @@ class Ledger:
             if not snap:
                 return []
             typed = self._typed(snap)
-            return [(snap.line_of(i), snap.problems.get(i, "unreadable")) for i, r in enumerate(typed) if r is None]
+            return [(snap.line_of(i), snap.problems.get(i, "unreadable")) for i, r in enumerate(typed)
+                    if r is None and i not in snap.superseded]
 
     def get(self, task_id: str) -> HistoryRow | None:
         """The row for `task_id`, or None."""
@@ -149,7 +154,7 @@ class Ledger:
             return row
 
     def update(self, task_id: str, /, **fields: Any) -> HistoryRow:
-        """Change fields of one row (updated_at defaults to now) with an atomic rewrite; return the new row."""
+        """Change fields of one row (updated_at defaults to now) by appending its new version; return the new row."""
         unknown = sorted(set(fields) - set(FIELDS) | ({"task_id"} & set(fields)))
         if unknown:
             raise ValueError(f"Cannot update {', '.join(unknown)}: not an editable history column.")
@@ -161,17 +166,24 @@ class Ledger:
             if snap is None or index is None or old_row is None:
                 raise UnknownTaskError(f"Task {task_id} is not in the history ({self.path}), or its line is unreadable.")
             new_row = dataclasses.replace(old_row, **fields)
-            start, end = snap.span(index)
-            line = encode_records([self._cells(new_row, snap.header, parse_record(snap.raw(index)))])
-            self._write_replacing(bytes(snap.data[:start]) + line + bytes(snap.data[end:]), snap)
-            shift = len(line) - (end - start)
-            snap.data[start:end] = line
-            snap.offsets[index + 1:] = [offset + shift for offset in snap.offsets[index + 1:]]
-            snap.torn = b""
-            if snap.typed is not None:
-                snap.typed[index] = new_row
-            snap.sig = self._pin_current()
+            if snap.torn:  # repair the torn tail first: rewrite with this row's line replaced
+                start, end = snap.span(index)
+                line = encode_records([self._cells(new_row, snap.header, parse_record(snap.raw(index)))])
+                self._rewrite(bytes(snap.data[:start]) + line + bytes(snap.data[end:]), snap, None)
+                return new_row
+            # Append the row's new version (one short write, whatever the file's size); the old line is
+            # superseded and dropped at the next compaction.
+            self._append_line(snap, new_row, base=parse_record(snap.raw(index)))
+            if len(snap.superseded) > max(COMPACT_MIN, len(snap.offsets) // 4):
+                self._compact(snap)
             return new_row
+
+    def _compact(self, snap: Snapshot) -> None:
+        """Rewrite the file without superseded lines (atomically)."""
+        keep = [i for i in range(len(snap.offsets)) if i not in snap.superseded]
+        typed = [snap.typed[i] for i in keep] if snap.typed is not None and len(snap.typed) == len(snap.offsets) \
+            else None
+        self._rewrite(bytes(snap.data[:snap.offsets[0]]) + b"".join(snap.raw(i) for i in keep), snap, typed)
 
     def delete(self, task_ids: Collection[str]) -> int:
         """Remove the rows with these ids; return how many were removed."""
@@ -180,10 +192,12 @@ class Ledger:
             return 0
         with self._locked():
             snap = self._load()
-            indexes = sorted(i for t, i in snap.ids.items() if t in doomed) if snap else []
-            if not snap or not indexes:
+            if not snap:
                 return 0
-            drop = set(indexes)
+            drop = {i for i, t in enumerate(snap.task_ids) if t in doomed}
+            indexes = [i for t, i in snap.ids.items() if t in doomed]
+            if not indexes:
+                return 0
             keep = [i for i in range(len(snap.offsets)) if i not in drop]
             parts = [bytes(snap.data[:snap.offsets[0]])] + [snap.raw(i) for i in keep]
             typed = [snap.typed[i] for i in keep] if snap.typed is not None else None
@@ -384,8 +398,8 @@ class Ledger:
             "history (then bring old rows back with Import)."
         )
 
-    def _append_line(self, snap: Snapshot, row: HistoryRow) -> None:
-        line = encode_records([self._cells(row, snap.header)])
+    def _append_line(self, snap: Snapshot, row: HistoryRow, base: list[str] | None = None) -> None:
+        line = encode_records([self._cells(row, snap.header, base)])
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
             view = memoryview(line)
@@ -396,7 +410,7 @@ class Ledger:
             st = os.fstat(fd)
         finally:
             os.close(fd)
-        if snap.typed is not None:
+        if snap.typed is not None and len(snap.typed) == len(snap.offsets):
             snap.typed.append(row)
         start = len(snap.data)
         snap.data += line

@@ -18,7 +18,7 @@ from lib.storage.base import Storage
 from lib.storage.files import shared_file_storage
 from lib.tasks.callbacks import CallbackReceiver, public_url, webhook_key
 from lib.tasks.worker import Follower
-from lib.trust.fetch import Allowance
+from lib.trust.fetch import Allowance, operator_private_origins
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,11 @@ def _client_for(settings: Settings, sandbox: SandboxServer | None) -> tuple[KieC
 
 
 def server_allowance(settings: Settings, sandbox: SandboxServer | None) -> Allowance:
-    """The origins the server may fetch results from although private: only the sandbox's own."""
-    return (sandbox.base_url,) if sandbox is not None else ()
+    """The origins the server may fetch results from although private: the sandbox's own, or a local gateway
+    the operator configured as KIE_API_BASE / KIE_UPLOAD_BASE."""
+    if sandbox is not None:
+        return (sandbox.base_url,)
+    return operator_private_origins(settings.api_base, settings.upload_base)
 
 
 def start_services(secrets: Mapping[str, object] | None = None) -> Services:

@@ -49,6 +49,23 @@ def _size(n: int) -> str:
     return f"{n / 2**20:.0f} MB" if n >= 2**20 else f"{n / 2**10:.0f} KB"
 
 
+def operator_private_origins(*bases: str) -> tuple[str, ...]:
+    """The configured base URLs (KIE_API_BASE, KIE_UPLOAD_BASE) that point at a private or loopback host: the
+    operator chose them (a local KIE-compatible gateway), so results from them may be fetched. Nothing else."""
+    out = []
+    for base in bases:
+        host = (urlsplit(base).hostname or "").lower()
+        if host == "localhost":
+            out.append(base)
+            continue
+        try:
+            if not is_public_ip(ipaddress.ip_address(host)):
+                out.append(base)
+        except ValueError:  # a host name: judged per download by the fetch rule
+            pass
+    return tuple(out)
+
+
 def _origin(scheme: str, host: str, port: int | None) -> str:
     port = port or (443 if scheme == "https" else 80)
     return f"{scheme}://{host.lower()}:{port}"

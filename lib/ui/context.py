@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import IO, Any
-from urllib.parse import urlparse
 
 import streamlit as st
 
@@ -25,7 +23,7 @@ from lib.sandbox.shared import shared_sandbox
 from lib.storage.base import LedgerStore, LibraryStore, Storage
 from lib.storage.files import shared_file_storage
 from lib.tasks.submit import RateLimiter
-from lib.trust.fetch import is_public_ip
+from lib.trust.fetch import operator_private_origins
 
 log = logging.getLogger(__name__)
 
@@ -172,19 +170,7 @@ def allow_private_results(ctx: AppContext) -> tuple[str, ...]:
     sandbox mode, or the KIE_API_BASE / KIE_UPLOAD_BASE the operator pointed at a local gateway. Nothing else."""
     if ctx.sandbox is not None:
         return (ctx.sandbox.base_url,)
-    return tuple(base for base in (ctx.settings.api_base, ctx.settings.upload_base) if _is_private_base(base))
-
-
-def _is_private_base(base: str) -> bool:
-
-
-    host = urlparse(base).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return not is_public_ip(ipaddress.ip_address(host))
-    except ValueError:  # a host name: judged per download by the fetch rule
-        return False
+    return operator_private_origins(ctx.settings.api_base, ctx.settings.upload_base)
 
 
 @st.cache_resource(show_spinner=False)

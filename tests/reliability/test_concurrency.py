@@ -54,7 +54,8 @@ def test_three_processes_writing_at_once_lose_and_duplicate_nothing(tmp_path: Pa
     ids = [r.task_id for r in rows]
     assert sorted(ids) == sorted(f"w{n}-{i}" for n in range(WRITERS) for i in range(ROWS_PER_WRITER))
     assert all(r.state == "running" and r.notes.startswith(r.batch_id + " update") for r in rows)
-    assert len(parse_strictly(path)) == WRITERS * ROWS_PER_WRITER
+    # every line parses; updates append a row's newer version, so the file holds each task id once or more
+    assert len({cells["task_id"] for cells in parse_strictly(path)}) == WRITERS * ROWS_PER_WRITER
     assert reads > 0
 
 
