@@ -15,8 +15,10 @@ from lib.kie.client import KieClient
 from lib.sandbox.server import SandboxServer
 from lib.sandbox.shared import shared_sandbox
 from lib.storage.base import Storage
-from lib.storage.files import shared_file_storage
+from lib.storage.open import open_storage, storage_choice
+from lib.storage.sql import shared_engine
 from lib.tasks.callbacks import CallbackReceiver, public_url, webhook_key
+from lib.tasks.leases import LeaseClaimer
 from lib.tasks.worker import Follower
 from lib.trust.fetch import Allowance, operator_private_origins
 
@@ -67,13 +69,21 @@ def server_allowance(settings: Settings, sandbox: SandboxServer | None) -> Allow
     return operator_private_origins(settings.api_base, settings.upload_base)
 
 
+def _lease_claimer(secrets: Mapping[str, object] | None) -> LeaseClaimer | None:
+    """Team mode: this server's leases in the shared database, so each task is followed by one server."""
+    url = storage_choice(secrets).database_url
+    if url is None:
+        return None
+    return LeaseClaimer(shared_engine(url))
+
+
 def start_services(secrets: Mapping[str, object] | None = None) -> Services:
     """Start what the server runs once: sandbox (no key configured), follower, callback receiver."""
     global _current
     if _current is not None:
         return _current
     settings = load_settings(secrets, None)  # the server's own key only: never one typed in a browser
-    storage = shared_file_storage(settings.data_dir)
+    storage = open_storage(secrets)  # the data folder, exactly as before, unless team mode is configured
     sandbox = shared_sandbox(settings.data_dir) if settings.sandbox else None
     if sandbox is not None and public_url() is not None:  # the offline KIE calls back like KIE does
         parts = urlsplit(str(public_url()))
@@ -88,7 +98,7 @@ def start_services(secrets: Mapping[str, object] | None = None) -> Services:
         return live_kie if live_kie is not None and row.account == live_account else None
 
     follower = Follower(storage, client_for, server_allowance(settings, sandbox),
-                        callbacks_on=public_url() is not None).start()
+                        callbacks_on=public_url() is not None, claimer=_lease_claimer(secrets)).start()
     receiver = CallbackReceiver(storage.ledger, follower, webhook_key())
     _current = Services(settings, storage, sandbox, follower, receiver)
     log.info("Kling Studio services started (data %s, %s mode, pid %d)", settings.data_dir,

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from lib.history.row import HistoryRow
 from lib.kie.client import KieClient
@@ -19,6 +20,9 @@ from lib.kie.schedule import is_due
 from lib.storage.base import Storage
 from lib.tasks.follow import TickResult, is_followable, refresh_task
 from lib.trust.fetch import Allowance
+
+if TYPE_CHECKING:
+    from lib.tasks.leases import LeaseClaimer
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,8 @@ def safety_due(row: HistoryRow, now: float) -> bool:
 @dataclass
 class Follower:
     """Follows unfinished tasks from inside the server; `client_for(row)` says who may query a row (None: nobody
-    here — e.g. a live task made with a key typed in a browser session, which waits for that key)."""
+    here — e.g. a live task made with a key typed in a browser session, which waits for that key).
+    With a `claimer` (team mode) it queries only the rows it holds a lease on, so servers never share a task."""
 
     storage: Storage
     client_for: ClientFor
@@ -55,6 +60,7 @@ class Follower:
     _thread: threading.Thread | None = None
     _memo: tuple[tuple[int, ...], list[HistoryRow]] | None = None
     queries: int = 0
+    claimer: LeaseClaimer | None = None
 
     def start(self) -> Follower:
         """Run in a daemon thread until stop()."""
@@ -69,11 +75,15 @@ class Follower:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self.claimer is not None:
+            self.claimer.release_all()  # hand this server's tasks over now rather than after the lease
 
     def hint(self, task_id: str) -> None:
         """A callback said this task changed: query it on the next tick (its answer is the truth)."""
         with self._lock:
             self._hints.add(task_id)
+        if self.claimer is not None:
+            self.claimer.end(task_id)  # the callback landed here: this server takes the task on its next tick
         self._wake.set()
 
     def _loop(self) -> None:
@@ -110,13 +120,18 @@ class Follower:
             client = self.client_for(row) if is_followable(row, row.origin) else None
             if client is not None and self._due(row, now, hinted):
                 out.append((row, client))
-                if len(out) >= MAX_QUERIES_PER_TICK:
+                if self.claimer is None and len(out) >= MAX_QUERIES_PER_TICK:
                     break
+        if self.claimer is not None and out:  # team mode: only the rows leased to this server
+            mine = self.claimer.claim([row.task_id for row, _ in out], MAX_QUERIES_PER_TICK)
+            out = [(row, client) for row, client in out if row.task_id in mine]
         return out
 
     def run_once(self, now: float | None = None) -> TickResult:
         """One tick: query each due row once, record what changed, archive successes."""
         finished, errors = 0, []
+        if self.claimer is not None:
+            self.claimer.renew()  # keep the tasks this server follows, due now or not
         for row, client in self.due(now):
             with self._lock:
                 self._hints.discard(row.task_id)
@@ -126,4 +141,6 @@ class Follower:
             if err:
                 errors.append((row.task_id, err))
             finished += new.finished
+            if self.claimer is not None and new.finished:
+                self.claimer.release([row.task_id])
         return TickResult(finished, tuple(errors))
