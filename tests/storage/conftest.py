@@ -1,7 +1,8 @@
 """Real components for team-mode tests: a throwaway PostgreSQL cluster and a moto S3 server, both on loopback.
 
 The cluster is made with initdb/pg_ctl (as the `postgres` user when running as root) and removed after the
-session; each test gets a fresh database. Without PostgreSQL's binaries the SQL tests skip, saying why.
+session; each test gets a fresh database. Without PostgreSQL's binaries the SQL tests skip, saying why (and fail
+when KLING_REQUIRE_POSTGRES is set, as .ci/run does).
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ def pg_cluster() -> Iterator[PgCluster]:
     """initdb + pg_ctl on a free loopback port, trust auth on loopback only; stopped and deleted after."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL is not installed (no initdb/pg_ctl; Debian: apt-get install postgresql)")
+        why = "PostgreSQL is not installed (no initdb/pg_ctl; Debian: apt-get install postgresql)"
+        if os.environ.get("KLING_REQUIRE_POSTGRES"):
+            pytest.fail(why + " and KLING_REQUIRE_POSTGRES is set (CI)")
+        pytest.skip(why)
     root = Path(tempfile.mkdtemp(prefix="kling-pg-"))
     user = "postgres" if os.geteuid() == 0 else (os.environ.get("USER") or "postgres")
     if os.geteuid() == 0:
