@@ -9,7 +9,17 @@ from typing import Any
 import streamlit as st
 
 from lib.elements.library import ElementLibrary
-from lib.elements.model import Element, ElementError, UploadStatus, count_problems, needs_upload, url_media
+from lib.elements.model import (
+    Element,
+    ElementError,
+    ImportResult,
+    UploadStatus,
+    check_before_use,
+    count_problems,
+    needs_upload,
+    url_media,
+)
+from lib.elements.transfer import CLASH_CHOICES
 from lib.kie.uploads import METHOD_HELP
 from lib.kling import rules
 from lib.kling.media import check_media, thumbnail_jpeg
@@ -27,10 +37,12 @@ FIELDS = {"elements_name": "elements_name_field", "elements_description": "eleme
 DEFAULTS: dict[str, Any] = {"elements_name": "", "elements_description": "", "elements_urls": "",
                             "elements_method": "auto", "elements_editing": None, "elements_confirm_delete": None,
                             "elements_flash": [], "elements_files_nonce": 0, "elements_import_nonce": 0,
-                            "elements_reseed": False}
+                            "elements_reseed": False, "elements_clashes": None}
 CARDS_PER_ROW = 3
 CARDS_PER_PAGE = 12
 THUMB_PX = 96  # the size the cards show: st.image then sends the bytes as they are
+IMAGE_MB, VIDEO_MB = rules.IMAGE_MAX_BYTES // 1048576, rules.VIDEO_MAX_BYTES // 1048576
+SIZE_NOTE = "1 MB = 1,048,576 bytes here, as KIE counts (the file chip counts 1,000,000, so it shows a little more)"
 
 
 # ---------------------------------------------------------------- state helpers
@@ -53,6 +65,8 @@ def _flash(level: str, text: str) -> None:
 def _show_flash() -> None:
     for level, text in st.session_state["elements_flash"]:
         getattr(st, level)(text)
+        if level == "success":
+            st.toast(text, icon="✅")
     st.session_state["elements_flash"] = []
 
 
@@ -133,10 +147,15 @@ def _refresh(ctx: AppContext, library: ElementLibrary, elements: Sequence[Elemen
 
 # ---------------------------------------------------------------- the library cards
 
-def _badge(status: UploadStatus) -> None:
+def _badge(status: UploadStatus, check: bool = False) -> None:
     text = f"uploaded · {status.detail}" if status.label == "uploaded" else status.label
     if status.label == "expires soon" and status.hours_left is not None:
         text = f"expires in {max(0, int(status.hours_left))} h"
+    if check and status.label == "uploaded":  # 24–72 h: KIE may have deleted it already (its docs disagree)
+        st.badge(f"check before use · {status.detail}", color="orange", icon="🔎",
+                 help="Uploaded more than 24 h ago: checked with a cheap request before a submit, re-uploaded "
+                      "from the original if gone.")
+        return
     st.badge(text, color=BADGE_COLORS.get(status.label, "gray"))
     if status.label in ("failed", "expired", "expires soon", "not uploaded") and status.detail:
         st.caption(md(status.detail))
@@ -161,9 +180,12 @@ def _thumbnails(library: ElementLibrary, element: Element) -> None:
 
 def _card(ctx: AppContext, library: ElementLibrary, element: Element, now: datetime) -> None:
     status = library.status(element, now)
+    editing = st.session_state["elements_editing"] == element.id
     with st.container(border=True, key=f"elements_card_{element.id}"):
-        st.markdown(f"#### @{md_line(element.name)}")
-        _badge(status)
+        st.markdown(f"#### @{md_line(element.name)}" + (" · ✏️ editing" if editing else ""))
+        if editing:
+            st.badge("being edited", color="violet", icon="✏️")
+        _badge(status, check_before_use(element, now))
         count = len(element.media)
         kind = f"{count} images" if element.kind == "images" else "1 video"
         st.caption(f"{kind} · {md_line(element.description, 300)}")
@@ -177,7 +199,7 @@ def _card_actions(ctx: AppContext, library: ElementLibrary, element: Element) ->
         st.warning(f"Delete @{md_line(element.name)} and its {len(element.media)} stored original(s)? This cannot be "
                    "undone.")
         yes, no = st.columns(2)
-        if yes.button("Yes, delete", key=f"elements_delete_yes_{eid}", type="primary"):
+        if yes.button(":red[Yes, delete]", key=f"elements_delete_yes_{eid}", icon="🗑️"):
             library.delete(eid)
             if st.session_state["elements_editing"] == eid:
                 _fill_form(None)
@@ -246,17 +268,19 @@ def _page_of(elements: list[Element]) -> list[Element]:
 
 # ---------------------------------------------------------------- the form
 
-def _name_field(library: ElementLibrary, editing: str | None) -> str:
+def _name_field(library: ElementLibrary, editing: Element | None) -> str:
     ss = st.session_state
     ss["elements_name"] = st.text_input(
         "Name", key="elements_name_field", placeholder="e.g. ginger_cat", max_chars=rules.ELEMENT_NAME_MAX_CHARS,
         help="Used in prompts as @name. Letters, digits, _ and -; no spaces; unique in the library.")
     name = ss["elements_name"]
     if name:
-        problems = library.check_name(name, exclude_id=editing)
+        problems = library.check_name(name, exclude_id=editing.id if editing else None)
         for problem in problems:
             st.error(md(problem), icon="✏️")
-        if not problems:
+        if not problems and editing is not None and name == editing.name:
+            st.caption(f"✅ Keeps its name @{md_line(name)}.")
+        elif not problems:
             st.caption(f"✅ @{md_line(name)} is a valid, unused name.")
     return name
 
@@ -303,11 +327,12 @@ def _form(ctx: AppContext, library: ElementLibrary) -> None:
         _fill_form(None)
         st.rerun()
     st.subheader(f"Edit @{md_line(element.name)}" if element else "New element")
-    if element:
-        st.button("Cancel editing", key="elements_cancel_edit", on_click=_fill_form, args=(None,))
+    if element and st.button("Cancel editing", key="elements_cancel_edit"):
+        _fill_form(None)
+        st.rerun()  # the whole page: the dialog closes
     left, right = st.columns([1, 1])
     with left:
-        name = _name_field(library, element.id if element else None)
+        name = _name_field(library, element)
         ss["elements_description"] = st.text_area(
             "Description", key="elements_description_field", height=100,
             placeholder="e.g. a ginger cat with a white chest",
@@ -319,9 +344,10 @@ def _form(ctx: AppContext, library: ElementLibrary) -> None:
     with right:
         remove = _current_media(library, element) if element else []
         files = st.file_uploader(
-            "Reference files", accept_multiple_files=True, key=f"elements_files_{ss['elements_files_nonce']}",
-            help="2–4 images (JPG/PNG, at least 300×300 px, at most 10 MB) or 1 video (MP4/MOV, at most 50 MB). "
-                 "Drag and drop works.") or []
+            f"Reference files — 2–4 images (JPG/PNG, ≤ {IMAGE_MB} MB each) or 1 video (MP4/MOV, ≤ {VIDEO_MB} MB)",
+            accept_multiple_files=True, key=f"elements_files_{ss['elements_files_nonce']}",
+            max_upload_size=VIDEO_MB,
+            help=f"Images at least 300×300 px. Drag and drop works. {SIZE_NOTE}.") or []
         ss["elements_urls"] = st.text_area("…or web addresses, one per line", key="elements_urls_field", height=80,
                                            placeholder="https://example.com/cat-front.jpg")
         urls = [line.strip() for line in ss["elements_urls"].splitlines() if line.strip()]
@@ -347,8 +373,10 @@ def _save(ctx: AppContext, library: ElementLibrary, element: Element | None, nam
         else:
             saved = library.create(name, ss["elements_description"], picked, urls, now=now)
     except ElementError as exc:
+        already = set(library.check_name(name, exclude_id=element.id if element else None))
         for problem in exc.problems:
-            st.error(md(problem))
+            if problem not in already:  # the name field shows its own problems: each error once
+                st.error(md(problem))
         return
     uploaded = _upload(ctx, library, saved, ss["elements_method"])
     status = library.status(uploaded, _now(ctx))
@@ -360,10 +388,20 @@ def _save(ctx: AppContext, library: ElementLibrary, element: Element | None, nam
     st.rerun()
 
 
+def _stop_editing() -> None:
+    _fill_form(None)
+
+
+@st.dialog("Edit element", width="large", on_dismiss=_stop_editing)
+def _edit_dialog(ctx: AppContext, library: ElementLibrary) -> None:
+    """Edit in a dialog over the cards (the form below them was off screen); the card is marked meanwhile."""
+    _form(ctx, library)
+
+
 # ---------------------------------------------------------------- import
 
 def _import_section(library: ElementLibrary) -> None:
-    with st.expander("Import elements from JSON"):
+    with st.expander("Import elements from JSON", expanded=bool(st.session_state.get("elements_clashes"))):
         st.caption("An export from this page or a `kling_elements` list. Good entries are added; bad ones are "
                    "reported by name. Imported files are re-uploaded from their web addresses on refresh.")
         source = st.file_uploader("Library JSON", key=f"elements_import_{st.session_state['elements_import_nonce']}")
@@ -374,14 +412,44 @@ def _import_section(library: ElementLibrary) -> None:
                 for problem in exc.problems:
                     st.error(f"{md_line(source.name, 80)}: {md(problem)} Nothing was changed.")
                 return
-            if result.added:
-                _flash("success", f"Imported {len(result.added)} element(s): "
-                                  + md_line(", ".join(f"@{n}" for n in result.added)) + ".")
-            for label, reason in result.bad:
-                shown = f"@{label}" if isinstance(label, str) else f"Entry {label}"
-                _flash("error", f"Not imported — {md_line(shown, 80)}: {md(reason)}")
+            _report_import(result)
+            # names already taken are not errors to retype: offer rename or replace for each
+            st.session_state["elements_clashes"] = (source.getvalue(), result.clashes) if result.clashes else None
             st.session_state["elements_import_nonce"] += 1
             st.rerun()
+        _clash_choices(library)
+
+
+def _report_import(result: ImportResult) -> None:
+    if result.added:
+        _flash("success", f"Imported {len(result.added)} element(s): "
+                          + md_line(", ".join(f"@{n}" for n in result.added)) + ".")
+    for label, reason in result.bad:
+        if isinstance(label, str) and label in result.clashes:
+            continue  # offered below as rename / replace
+        shown = f"@{label}" if isinstance(label, str) else f"Entry {label}"
+        _flash("error", f"Not imported — {md_line(shown, 80)}: {md(reason)}")
+
+
+def _clash_choices(library: ElementLibrary) -> None:
+    """For each imported name that is already taken: import under a free name, replace the existing one, or skip."""
+    pending = st.session_state.get("elements_clashes")
+    if not pending:
+        return
+    data, names = pending
+    st.warning(f"{len(names)} imported element(s) have a name already in the library (names ignore case).", icon="🧩")
+    choices = {}
+    for name in names:
+        choices[name] = st.radio(f"@{md_line(name, 60)}", CLASH_CHOICES, horizontal=True, key=f"elements_clash_{name}",
+                                 format_func={"rename": "Import under a new name", "replace": "Replace the existing one",
+                                              "skip": "Skip"}.get)
+    if st.button("Apply", key="elements_clash_apply", type="primary"):
+        result = library.import_json(data, on_clash=choices, only=names)
+        _report_import(result)
+        if result.replaced:
+            _flash("info", f"Replaced {len(result.replaced)} element(s) and their stored originals.")
+        st.session_state["elements_clashes"] = None
+        st.rerun()
 
 
 # ---------------------------------------------------------------- page
@@ -403,7 +471,12 @@ def main() -> None:
         st.stop()
     _library_section(ctx, library, elements)
     st.divider()
-    _form(ctx, library)
+    editing = library.get(st.session_state["elements_editing"]) if st.session_state["elements_editing"] else None
+    if editing is not None:
+        st.caption(f"✏️ Editing @{md_line(editing.name)} in the dialog: save or cancel there to add new elements.")
+        _edit_dialog(ctx, library)
+    else:
+        _form(ctx, library)
     st.divider()
     _import_section(library)
 

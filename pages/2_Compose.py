@@ -20,16 +20,21 @@ from lib.compose.batches import (
     elapsed_s,
     followed_rows,
     needs_confirmation,
+    progress_fraction,
     submit_label,
     submit_variants,
+    usual_seconds,
     video_source,
 )
+from lib.compose.drafts import new_form_id, valid_form_id
 from lib.compose.evaluate import ComposeView, evaluate
 from lib.compose.snippets import curl_command, python_snippet
 from lib.elements.model import Element
 from lib.history.row import HistoryRow
-from lib.history.view import details_link, state_icon
+from lib.history.transfer import read_recipe
+from lib.history.view import state_icon
 from lib.kie.errors import advice_for_failure
+from lib.kie.uploads import liveness_checker
 from lib.kling import rules
 from lib.kling.job import job_from_payload, prompt_budget_length
 from lib.kling.pricing import RESOLUTIONS, format_cost
@@ -40,6 +45,7 @@ from lib.trust.text import md, md_line
 from lib.trust.urls import link_target
 from lib.ui.context import (
     AppContext,
+    allow_private_results,
     current_balance,
     get_rate_limiter,
     get_uploader,
@@ -53,7 +59,11 @@ S = st.session_state
 PAGE_DEFAULTS: dict[str, Any] = {
     "compose_followed": [], "compose_fork": None, "compose_pending_insert": [], "compose_fork_missing": [],
     "compose_fork_from": None, "compose_last_result": None, "compose_dry_run": None,
+    "compose_preview_pick": None, "compose_form_id": None, "compose_form_saved": None, "compose_form_own": [],
+    "compose_result_form": None, "compose_fork_label": "Forked from task", "compose_recipe_nonce": 0,
+    "compose_toast": None,
 }
+FORM_PARAM = "form"  # ?form=<id>: the saved form behind this address (never a key: forms hold none)
 
 
 # ---------------------------------------------------------------- session state and widget binding
@@ -121,7 +131,8 @@ def _take_handoffs(elements: list[Element]) -> None:
         try:
             filled, missing = cp.form_from_job(job_from_payload(fork.get("payload")), [e.name for e in elements])
             S.update(filled)
-            S["compose_fork_missing"], S["compose_fork_from"] = missing, fork.get("task_id")
+            S["compose_fork_missing"], S["compose_fork_from"] = missing, fork.get("task_id") or "(no task id)"
+            S["compose_fork_label"] = fork.get("label", "Forked from task")
         except ValueError as exc:
             st.error(f"Could not open that run for forking: {md(exc)}")
     for name in S["compose_pending_insert"]:
@@ -132,9 +143,10 @@ def _take_handoffs(elements: list[Element]) -> None:
 def _header() -> None:
     st.title("✍️ Compose")
     st.caption("Describe the video, check it, see the exact request and its cost, then submit. Nothing is sent "
-               "until you press Submit; the form is kept when you switch pages.")
+               "until you press Submit; the form is kept when you switch pages or reload, and its address can be "
+               "shared (it holds the form, never your key).")
     if S["compose_fork_from"]:
-        st.info(f"Forked from task {md_line(S['compose_fork_from'])}: every field the form shows is filled from "
+        st.info(f"{S['compose_fork_label']} {md_line(S['compose_fork_from'])}: every field the form shows is filled from "
                 "that run. A callback URL is never carried over: set your own under Advanced if you need one.",
                 icon="🍴")
     for name in S["compose_fork_missing"]:
@@ -150,7 +162,9 @@ def _drafts(ctx: AppContext) -> None:
             draft_name = st.text_input("Draft name", key="compose_w_draft_name", placeholder="e.g. beach run v2")
             if st.button("Save draft", key="compose_save_draft"):
                 try:
-                    st.success(f"Saved draft '{md_line(store.save(draft_name, cp.form_of(S)))}'.")
+                    saved = store.save(draft_name, cp.form_of(S))
+                    st.success(f"Saved draft '{md_line(saved)}'.")
+                    st.toast(f"Draft '{md_line(saved, 60)}' saved", icon="💾")
                 except ValueError as exc:
                     st.error(md(exc))
         with c2:
@@ -165,6 +179,62 @@ def _drafts(ctx: AppContext) -> None:
             if d2.button("Delete draft", key="compose_delete_draft", disabled=not chosen):
                 store.delete(chosen)
                 st.rerun()
+
+
+def _recipe() -> None:
+    """Open a JSON recipe exported from History: the same checks as a fork (missing elements flagged)."""
+    with st.expander("Open a recipe (JSON exported from History)", expanded=False):
+        source = st.file_uploader("Recipe file", type=["json"], key=f"compose_w_recipe_{S['compose_recipe_nonce']}",
+                                  help="A recipe-<task>.json from History's “📄 Recipe (JSON)”, or a createTask body.")
+        if st.button("Open recipe", key="compose_open_recipe", disabled=source is None) and source is not None:
+            try:
+                payload, task_id = read_recipe(source.getvalue())
+            except ValueError as exc:
+                st.error(f"{md_line(source.name, 80)}: {md(exc)} The form was not changed.", icon="🚫")
+                return
+            S["compose_fork"] = {"payload": payload, "task_id": task_id, "label": "Opened from the recipe of task"}
+            S["compose_recipe_nonce"] += 1
+            S["compose_toast"] = ("Recipe opened in the form", "📄")
+            st.rerun()
+
+
+def _open_address(ctx: AppContext) -> None:
+    """?form=<id> (a reload, or a link someone shared) opens the form saved under that id, once per session."""
+    wanted = st.query_params.get(FORM_PARAM)
+    if not wanted or wanted == S["compose_form_id"]:
+        return
+    form = ctx.storage.drafts.load_form(wanted) if valid_form_id(wanted) else None
+    if form is None:
+        st.warning(f"No saved form has the id in this address ({md_line(wanted, 40)}): it may be older than the "
+                   "500 kept. The form below is this session's.", icon="🔗")
+        st.query_params.pop(FORM_PARAM, None)
+        return
+    S.update(form)
+    S["compose_form_id"], S["compose_form_saved"] = wanted, form
+    S["compose_fork_missing"], S["compose_fork_from"] = [], None
+
+
+def _keep_address(ctx: AppContext, form: dict[str, Any]) -> None:
+    """Save the form under an id in the address, so F5 keeps it and the address can be shared. A form opened
+    from someone else's address gets its own id on the first change, so the shared link keeps its job."""
+    if cp.is_untouched(form) and not S["compose_form_id"]:
+        return
+    if form != S["compose_form_saved"]:
+        if S["compose_form_id"] not in S["compose_form_own"]:
+            S["compose_form_id"] = new_form_id()
+            S["compose_form_own"] = [*S["compose_form_own"], S["compose_form_id"]]
+        ctx.storage.drafts.save_form(S["compose_form_id"], form)
+        S["compose_form_saved"] = form
+    if st.query_params.get(FORM_PARAM) != S["compose_form_id"]:
+        st.query_params[FORM_PARAM] = S["compose_form_id"]
+
+
+def _pending_toast() -> None:
+    """A toast queued before an st.rerun() (a toast drawn just before a rerun would be lost)."""
+    if S["compose_toast"]:
+        text, icon = S["compose_toast"]
+        S["compose_toast"] = None
+        st.toast(text, icon=icon)
 
 
 # ---------------------------------------------------------------- the form (left column)
@@ -196,8 +266,9 @@ def _shot(view: ComposeView, i: int, shot: dict[str, Any], count: int) -> None:
         st.text_area(f"Shot {i + 1}", key=f"compose_w_shot_{shot['id']}_prompt", height=80,
                      on_change=_sync_shot, args=(shot["id"], "prompt"))
         c_len, c_up, c_down, c_del = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
-        c_len.number_input("Seconds", min_value=rules.SHOT_DURATION_MIN, max_value=rules.SHOT_DURATION_MAX,
-                           step=1, key=f"compose_w_shot_{shot['id']}_duration",
+        # no min/max here: the widget would show 13 while the form keeps 4; the rules report the range instead
+        c_len.number_input("Seconds", step=1, key=f"compose_w_shot_{shot['id']}_duration",
+                           help=f"{rules.SHOT_DURATION_MIN}–{rules.SHOT_DURATION_MAX} s per shot",
                            on_change=_sync_shot, args=(shot["id"], "duration"))
         c_up.button("↑ Up", key=f"compose_up_{shot['id']}", disabled=i == 0, use_container_width=True,
                     on_click=_edit, args=(cp.move_shot, i, -1))
@@ -260,8 +331,9 @@ def _frame(ctx: AppContext, view: ComposeView, which: str) -> None:
     source = bound(st.radio, f"{which.title()} frame", f"compose_{which}_source", options=list(cp.FRAME_SOURCES),
                    horizontal=True, format_func={"none": "None", "upload": "Upload", "url": "URL"}.get)
     if source == "upload":
-        st.file_uploader("JPG or PNG, up to 10 MB", type=["jpg", "jpeg", "png"], key=f"compose_w_{which}_file",
-                         on_change=_take_frame, args=(ctx, which))
+        st.file_uploader(f"JPG or PNG, up to {rules.IMAGE_MAX_BYTES // 1048576} MB", type=["jpg", "jpeg", "png"],
+                         key=f"compose_w_{which}_file", max_upload_size=rules.IMAGE_MAX_BYTES // 1048576,
+                         help="1 MB = 1,048,576 bytes, as KIE counts.", on_change=_take_frame, args=(ctx, which))
         upload, picked = view.form[f"compose_{which}_upload"], S.get(f"compose_w_{which}_file")
         if upload and upload.get("url") and picked is not None and not upload.get("problems"):
             # the user's own bytes, checked by lib.kling.media; never the file host's URL in the browser
@@ -352,11 +424,15 @@ def _submit(ctx: AppContext, view: ComposeView) -> None:
         result = submit_variants(ctx.client, ctx.storage.ledger, ctx.storage.library, get_uploader(ctx),
                                  list(view.variants), origin=ctx.origin, limiter=get_rate_limiter(ctx),
                                  now=service_now(ctx), callbacks_to=callback_base(ctx.settings.key_source),
+                                 is_alive=liveness_checker(allow_private_results(ctx)),
                                  on_wait=lambda s: waiting.info(f"Rate limited by KIE, retrying in {s:.0f} s…",
                                                                 icon="⏳"))
     waiting.empty()
     S["compose_followed"] = S["compose_followed"] + result.task_ids
     S["compose_last_result"] = {"batch": result.batch_id, "ids": result.task_ids, "messages": result.messages}
+    S["compose_result_form"] = dict(view.form)  # the "Submitted" banner belongs to this form, not to later edits
+    if result.task_ids:
+        S["compose_toast"] = (f"Submitted {len(result.task_ids)} task(s)", "🚀")
     S["compose_dry_run"] = None
     refresh_balance(ctx)
     S["compose_click_token"] = secrets.token_hex(8)
@@ -388,7 +464,7 @@ def _cost_and_submit(ctx: AppContext, view: ComposeView) -> None:
             _submit(ctx, view)
             st.rerun()
         st.info("That click was already submitted: nothing new was created.")
-    _last_result()
+    _last_result(view)
 
 
 def _dry_run(view: ComposeView, balance: Any) -> None:
@@ -404,10 +480,10 @@ def _dry_run(view: ComposeView, balance: Any) -> None:
                        f"{md(problem.message)}")
 
 
-def _last_result() -> None:
+def _last_result(view: ComposeView) -> None:
     last = S["compose_last_result"]
-    if not last:
-        return
+    if not last or S["compose_result_form"] != dict(view.form):
+        return  # the form changed since that submit: its banner no longer describes what is on screen
     if last["ids"]:
         st.success(f"Submitted {len(last['ids'])} task(s) in batch `{last['batch']}`. Progress is below.")
     for message in last["messages"]:
@@ -416,11 +492,7 @@ def _last_result() -> None:
 
 def _preview(ctx: AppContext, view: ComposeView) -> None:
     st.subheader("Request preview")
-    shown = view.payload
-    if len(view.variants) > 1:
-        pick = st.selectbox("Variant", list(range(len(view.variants))), format_func=lambda i: view.variants[i].label,
-                            key="compose_w_preview_pick")
-        shown = view.payloads[min(pick or 0, len(view.payloads) - 1)]
+    shown = view.payloads[_preview_pick(view)] if len(view.variants) > 1 else view.payload
     tab_json, tab_curl, tab_py = st.tabs(["JSON", "cURL", "Python"])
     # a fixed height scrolls a long prompt inside the preview, so Submit's progress below stays in reach
     tab_json.container(height=PREVIEW_PX, border=False).json(shown)
@@ -434,6 +506,16 @@ def _preview(ctx: AppContext, view: ComposeView) -> None:
     st.caption("The key is never shown: the snippets read it from KIE_API_KEY.")
 
 
+def _preview_pick(view: ComposeView) -> int:
+    """The previewed variant, kept by its label: when the grid changes, a label that no longer exists falls back to
+    the first variant, so the picker and the JSON below it always name the same variant."""
+    labels = [v.label for v in view.variants]
+    if S["compose_preview_pick"] not in labels:
+        S["compose_preview_pick"] = labels[0]
+    bound(st.selectbox, "Variant", "compose_preview_pick", options=labels)
+    return labels.index(S["compose_preview_pick"])
+
+
 def _side_column(ctx: AppContext, view: ComposeView) -> None:
     st.subheader("Cost and submit")
     _variants(view)
@@ -445,10 +527,15 @@ def _side_column(ctx: AppContext, view: ComposeView) -> None:
 
 def _progress_card(ctx: AppContext, row: HistoryRow) -> None:
     with st.container(border=True):
+        elapsed = elapsed_s(row)
         st.markdown(f"{state_icon(row.state)} **{row.state}** · {md_line(row.task_id)}  \n"
                     f"{md_line(row.mode)}{' · sound' if row.sound else ''} · {row.duration or '?'} s · "
-                    f"{elapsed_s(row)} s elapsed · batch {md_line(row.batch_id)} · "
-                    f"[History](/{details_link(row.task_id)})")
+                    f"{elapsed} s elapsed · batch {md_line(row.batch_id)}")
+        if not row.finished:
+            usual = S.get("compose_usual", {}).get((row.mode, row.duration)) or usual_seconds((), row.mode, row.duration)
+            st.progress(progress_fraction(elapsed, usual), text=f"{elapsed} s of about {usual} s usually")
+        # same tab: a new tab would start an empty session
+        st.page_link("pages/3_History.py", label="Open in History", icon="🗂️", query_params={"task": row.task_id})
         if row.state == "succeeded" and (source := video_source(row, ctx.storage.media)):
             st.video(source)
             if (video := ctx.storage.media.video(row.task_id)) is not None:
@@ -479,23 +566,32 @@ def _progress_section(ctx: AppContext) -> None:
     if not S["compose_followed"]:
         return
     st.subheader("Progress of this session's tasks")
-    ticking = any(not r.finished for r in followed_rows(ctx.storage.ledger, S["compose_followed"]))
+    followed = followed_rows(ctx.storage.ledger, S["compose_followed"])
+    ticking = any(not r.finished for r in followed)
     S["compose_progress_ticking"] = ticking
+    if ticking:  # once per full run, not per 2 s tick: the usual time of each kind being generated
+        kinds = {(r.mode, r.duration) for r in followed if not r.finished}
+        done = [r for r in ctx.storage.ledger.rows() if r.state == "succeeded"]
+        S["compose_usual"] = {k: usual_seconds(done, *k) for k in kinds}
     st.fragment(_progress, run_every=2.0 if ticking else None)(ctx)
 
 
 def main() -> None:
     ctx = setup_page("Compose", "✍️")
     _init_state()
+    _pending_toast()
     elements = ctx.storage.library.list()
+    _open_address(ctx)
     _take_handoffs(elements)
     form = cp.form_of(S)
     # once something was typed, clearing it again shows what is missing
     S["compose_touched"] = S.get("compose_touched", False) or not cp.is_untouched(form)
     S["compose_elements"] = list(form["compose_elements"])
     view = evaluate(form, elements)
+    _keep_address(ctx, form)
     _header()
     _drafts(ctx)
+    _recipe()
     show(view, "general")
     left, right = st.columns([3, 2], gap="large")
     with left:

@@ -27,11 +27,14 @@ COLUMN_CONFIG: dict[str, Any] = {
     "Sound": st.column_config.CheckboxColumn("Sound"),
     "Seconds": st.column_config.NumberColumn("Seconds", format="%d s"),
     "Prompt": st.column_config.TextColumn("Prompt", width="medium"),
+    "Ratio": st.column_config.TextColumn("Ratio", width="small"),
+    "Shots": st.column_config.NumberColumn("Shots", format="%d", width="small"),
+    "Rating": st.column_config.TextColumn("Rating", width="small"),
     "Est. credits": st.column_config.NumberColumn("Est. credits", format="%d"),
     "Credits used": st.column_config.NumberColumn("Credits used", format="%.1f"),
     "Took (s)": st.column_config.NumberColumn("Took", format="%.0f s"),
-    "Details": st.column_config.LinkColumn("Details", display_text="open ↗", help="Deep link to this run"),
-    "Result": st.column_config.LinkColumn("Result", display_text="video ↗", help="KIE's result link (expires)"),
+    "Result": st.column_config.LinkColumn("Result", display_text="video ↗",
+                                          help="KIE's result link (expires); opens KIE's host in a new tab"),
 }
 HIGHLIGHT = "background-color: rgba(255, 196, 0, 0.28)"
 
@@ -50,11 +53,12 @@ PICK_LIMIT = 100  # the picker and compare list offer the first rows of the curr
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _history(path: str, signature: tuple[int, ...], account: str,
-             _ledger: LedgerStore) -> tuple[list[HistoryRow], pd.DataFrame, Any, dict[str, HistoryRow]]:
+             _ledger: LedgerStore) -> tuple[list[HistoryRow], pd.DataFrame, Any, dict[str, HistoryRow], int]:
     """Rows, table and facets of one version of the file: reruns with the same file signature reuse them.
     cache_resource (not cache_data): no copy per rerun; rows are frozen and the frame is only read."""
-    rows = [r for r in _ledger.rows() if visible_to(r, account)]  # another key's live runs stay private
-    return rows, hv.table_frame(rows), hv.facets(rows), {r.task_id: r for r in rows}
+    every = _ledger.rows()
+    rows = [r for r in every if visible_to(r, account)]  # another key's live runs stay private
+    return rows, hv.table_frame(rows), hv.facets(rows), {r.task_id: r for r in rows}, hv.hidden_live_runs(every, account)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -87,6 +91,8 @@ def _show_flash() -> None:
     kind, message = st.session_state.pop("history_flash", None) or ("", "")
     if kind:
         getattr(st, kind)(message)
+        if kind == "success":
+            st.toast(message, icon="✅")
 
 
 def _select(task_id: str | None) -> None:
@@ -241,13 +247,24 @@ def _rating_and_notes(ledger: LedgerStore, row: HistoryRow) -> None:
     st.markdown("**Your rating**")
     st.feedback("stars", key=f"history_rating_{row.task_id}", default=row.rating - 1 if row.rating else None,
                 on_change=_save_rating, args=(ledger, row.task_id))
-    notes = st.text_area("Notes", value=row.notes, key=f"history_notes_{row.task_id}", height=90)
+    st.text_area("Notes", value=row.notes, key=f"history_notes_{row.task_id}", height=90,
+                 on_change=_save_notes, args=(ledger, row.task_id),
+                 help="Saved when you leave the box (picking another run saves them first).")
     # never disabled: typed text commits on blur, so a button enabled only after the blur swallows the first click
     if st.button("Save notes", key="history_save_notes"):
-        if notes != row.notes:
-            ledger.update(row.task_id, notes=notes, updated_at=row.updated_at)
-        _flash("success", "Notes saved." if notes != row.notes else "Notes unchanged: nothing to save.")
+        _save_notes(ledger, row.task_id)
         st.rerun()
+
+
+def _save_notes(ledger: LedgerStore, task_id: str) -> None:
+    """Notes save on change: typing, then picking another run, never loses them."""
+    notes = st.session_state.get(f"history_notes_{task_id}")
+    row = ledger.get(task_id)
+    if row is None or notes is None:
+        return
+    if notes != row.notes:
+        ledger.update(task_id, notes=notes, updated_at=row.updated_at)
+    _flash("success", "Notes saved.")
 
 
 def _fork(row: HistoryRow) -> None:
@@ -265,7 +282,7 @@ def _delete(ctx: AppContext, ledger: LedgerStore, row: HistoryRow) -> None:
     video = ctx.storage.media.video(row.task_id)
     drop_video = video is not None and st.checkbox("Also delete the saved video file", key="history_delete_video")
     yes, no = st.columns(2)
-    if yes.button("Yes, delete", type="primary", key="history_delete_yes"):
+    if yes.button(":red[Yes, delete]", icon="🗑️", key="history_delete_yes"):
         ledger.delete([row.task_id])
         if drop_video:
             ctx.storage.media.delete_video(row.task_id)
@@ -319,15 +336,18 @@ def _compare(ctx: AppContext, ledger: LedgerStore, shown: list[HistoryRow], by_i
     labels = [f"#{i + 1} {r.task_id[-8:]}" for i, r in enumerate(runs)]
     for col, run, label in zip(st.columns(len(runs)), runs, labels, strict=True):
         with col:
-            st.markdown(f"**{md(label)}** · {md_line(hv.prompt_text(run), 80)}")
+            st.markdown(f"**{md(label)}** · {md_line(hv.prompt_text(run), 80)}")  # fits 4 columns at 1400 px
             _player(ctx, ledger, run, key="compare")
             st.markdown("  \n".join(f"{k}: **{md_line(v)}**" for k, v in hv.settings_summary(run).items()))
     only = st.toggle("Only fields that differ", key="history_compare_only", persist_state=KEEP)
     frame = hv.diff_frame(hv.payload_diff([r.payload for r in runs]), labels, only_differences=only)
     st.caption(f"{int(frame['differs'].sum())} differing field(s) highlighted.")
     styled = frame.style.apply(lambda r: [HIGHLIGHT if r["differs"] else ""] * len(r), axis=1)
+    # every compared run visible at 1400 px: run columns share the width instead of scrolling sideways
+    widths = {lab: st.column_config.TextColumn(lab, width="small") for lab in labels} if len(labels) > 2 else {}
     st.dataframe(styled, hide_index=True, key="history_diff",
-                 column_config={"differs": st.column_config.CheckboxColumn("Differs")})
+                 column_config={"Field": st.column_config.TextColumn("Field", width="medium"), **widths,
+                                "differs": st.column_config.CheckboxColumn("Differs", width="small")})
 
 
 def _import(ledger: LedgerStore, known: set[str]) -> None:
@@ -350,7 +370,7 @@ def _import(ledger: LedgerStore, known: set[str]) -> None:
                  key="history_import_preview")
     if st.button(f"Merge {len(new)} new run(s)", key="history_merge", type="primary", disabled=not new):
         result = ledger.merge(report)
-        st.session_state["history_import_nonce"] = nonce + 1
+        st.session_state["history_import_nonce"] = nonce + 1  # the success flash also shows as a toast
         _flash("success", f"Merged {len(result.added)} run(s); skipped {len(result.skipped)} already present.")
         st.rerun()
 
@@ -377,8 +397,10 @@ def main() -> None:
     shown: list[HistoryRow] = []
     try:
         signature, key = ledger.version(), str(ctx.settings.data_dir)
-        rows, frame, facets, by_id = _history(key, signature, ctx.account, ledger)
+        rows, frame, facets, by_id, hidden = _history(key, signature, ctx.account, ledger)
         _unreadable_rows(key, ledger, signature)
+        if note := hv.hidden_runs_note(hidden, ctx.settings.sandbox):
+            st.warning(md(note), icon="🔑")
         if not rows:
             st.info("No runs yet. Submit a job on the Compose page, or import a history CSV below.")
         else:

@@ -61,7 +61,7 @@ def make_element(data_dir: Path, name: str = "hero") -> None:
 # ---------------------------------------------------------------- live checks
 
 @pytest.mark.parametrize(("key", "value", "message"), [
-    ("compose_w_prompt", "A @ghost walks", "@ghost is not a defined element"),
+    ("compose_w_prompt", "A @ghost walks", "No element named 'ghost'"),
     ("compose_w_prompt", "x" * 2501, "2,501 characters"),
     ("compose_w_callback", "ftp://example.com/hook", "The callback URL"),
     ("compose_w_prompt", "   ", "The prompt is empty"),
@@ -241,7 +241,7 @@ def test_fork_fills_every_field_and_flags_missing_elements(data_dir) -> None:
     assert at.text_input(key="compose_w_first_url").value == "https://x.test/f.png"
     assert at.text_input(key="compose_w_callback").value == ""  # a callback URL is never carried over
     assert "task_abc" in texts(at.info)
-    assert "@ghost" in texts(at.warning) and "@ghost is not a defined element" in texts(at.error)
+    assert "@ghost" in texts(at.warning) and "No element named 'ghost'" in texts(at.error)
     assert at.session_state["compose_fork"] is None
 
 
@@ -300,3 +300,106 @@ def test_a_fresh_form_shows_no_error_until_something_is_typed(data_dir) -> None:
     at.text_area(key="compose_w_prompt").input("").run()
     assert "The prompt is empty" in texts(at.error)
     assert submit_button(at).disabled
+
+
+# ---------------------------------------------------------------- issue 16: one value, one variant, kept forms
+
+@pytest.mark.parametrize("seconds", [13, 0])
+def test_a_shot_out_of_range_is_the_value_shown_validated_and_sent(data_dir, seconds: int) -> None:
+    at = open_compose(compose_prompt="opening")
+    at.toggle(key="compose_w_multi").set_value(True).run()
+    shot = at.session_state["compose_shots"][0]
+    box = at.number_input(key=f"compose_w_shot_{shot['id']}_duration")
+    assert box.min is None and box.max is None  # the widget never clamps what the form keeps
+    box.set_value(seconds).run()
+    assert at.number_input(key=f"compose_w_shot_{shot['id']}_duration").value == seconds
+    assert at.session_state["compose_shots"][0]["duration"] == seconds
+    assert f"Total {seconds} s" in "".join(m.value for m in at.markdown)
+    payload = at.json[0].value
+    assert f'"duration": {seconds}' in payload  # the request preview carries the same value
+    assert "1 to 12" in texts(at.error) and submit_button(at).disabled
+
+
+def test_the_variant_picker_and_the_json_describe_the_same_variant(data_dir) -> None:
+    at = open_compose(compose_prompt="a fox runs")
+    at.multiselect(key="compose_w_grid_modes").set_value(["std", "pro"]).run()
+    at.multiselect(key="compose_w_grid_sounds").set_value([False, True]).run()
+    pick = at.selectbox(key="compose_w_preview_pick")
+    assert pick.options == ["std · sound off", "std · sound on", "pro · sound off", "pro · sound on"]
+    pick.set_value("std · sound on").run()
+    shown = json.loads(at.json[0].value)["input"]
+    assert (shown["mode"], shown["sound"]) == ("std", True)
+    at.multiselect(key="compose_w_grid_sounds").set_value([]).run()  # "clear all"
+    at.multiselect(key="compose_w_grid_modes").set_value(["pro", "4K"]).run()
+    pick = at.selectbox(key="compose_w_preview_pick")
+    assert pick.value in pick.options  # never a variant that no longer exists
+    shown = json.loads(at.json[0].value)["input"]
+    assert pick.value == f"{shown['mode']} · sound {'on' if shown['sound'] else 'off'}"
+
+
+def test_the_form_is_saved_under_its_address_and_reopens_from_it(data_dir) -> None:
+    at = open_compose()
+    at.text_area(key="compose_w_prompt").input("a heron lands on a lake").run()
+    form_id = at.query_params["form"][0] if isinstance(at.query_params["form"], list) else at.query_params["form"]
+    saved = (data_dir / "compose_forms.json").read_text()
+    assert "a heron lands on a lake" in saved and "api_key" not in saved and "sandbox-demo" not in saved
+    # a reload (or a shared link) is a new session: the address brings the form back
+    fresh = AppTest.from_file(str(ROOT / "home.py"), default_timeout=60).run()
+    fresh.switch_page(PAGE)
+    fresh.query_params["form"] = form_id
+    fresh.run()
+    assert fresh.text_area(key="compose_w_prompt").value == "a heron lands on a lake"
+    # editing a form opened from someone's address gives it its own id: the shared link keeps its job
+    fresh.text_area(key="compose_w_prompt").input("a heron takes off").run()
+    new_id = fresh.query_params["form"]
+    new_id = new_id[0] if isinstance(new_id, list) else new_id
+    assert new_id != form_id
+    from lib.compose.drafts import DraftStore
+
+    assert DraftStore(data_dir).load_form(form_id)["compose_prompt"] == "a heron lands on a lake"
+
+
+def test_an_unknown_form_address_says_so_and_keeps_an_empty_form(data_dir) -> None:
+    at = AppTest.from_file(str(ROOT / "home.py"), default_timeout=60).run()
+    at.switch_page(PAGE)
+    at.query_params["form"] = "../../etc/passwd"
+    at.run()
+    assert not at.exception and "No saved form has the id" in texts(at.warning)
+    assert at.text_area(key="compose_w_prompt").value == ""
+
+
+def test_a_recipe_file_opens_with_the_fork_checks(data_dir) -> None:
+    from lib.history.row import HistoryRow
+    from lib.history.transfer import recipe_json
+
+    payload = {"model": "kling-3.0/video", "callBackUrl": "https://evil.example/steal",
+               "input": {"prompt": "a @ghost in the fog", "duration": "5", "mode": "pro", "sound": True,
+                         "aspect_ratio": "9:16", "multi_shots": False}}
+    recipe = recipe_json(HistoryRow.from_payload("task_recipe1", payload, origin="sandbox", state="succeeded"))
+    at = open_compose()
+    at.file_uploader(key="compose_w_recipe_0").set_value(("recipe.json", recipe.encode(), "application/json")).run()
+    at.button(key="compose_open_recipe").click().run()
+    assert at.session_state["compose_prompt"] == "a @ghost in the fog"
+    assert at.session_state["compose_mode"] == "pro" and at.session_state["compose_callback"] == ""
+    assert "recipe of task task\\_recipe1" in "".join(i.value for i in at.info)
+    assert "@ghost" in texts(at.warning)  # missing element flagged, as in a fork
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"[" * 100 + b"]" * 100, "nested more than"),
+    (b"{not json", "not valid JSON"),
+    (b'{"kling_studio_recipe": 1, "payload": {}}', "no createTask payload"),
+])
+def test_a_bad_recipe_file_changes_nothing(data_dir, data: bytes, reason: str) -> None:
+    at = open_compose(compose_prompt="keep me")
+    at.file_uploader(key="compose_w_recipe_0").set_value(("r.json", data, "application/json")).run()
+    at.button(key="compose_open_recipe").click().run()
+    assert reason in texts(at.error) and at.session_state["compose_prompt"] == "keep me"
+
+
+def test_the_submitted_banner_goes_when_the_form_changes(data_dir) -> None:
+    at = open_compose(compose_prompt="a fox runs")
+    submit_button(at).click().run()
+    assert "Submitted 1 task(s)" in texts(at.success)
+    at.text_area(key="compose_w_prompt").input("a fox sleeps").run()
+    assert "Submitted 1 task(s)" not in texts(at.success)

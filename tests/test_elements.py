@@ -564,3 +564,70 @@ def test_web_addresses_are_checked_like_the_request_validator(url: str, ok: bool
 def test_stored_times_parse_to_utc_or_none(text: str, hour: int | None) -> None:
     value = parse_time(text)
     assert (value.hour if value else None) == hour
+
+
+# ---------------------------------------------------------------- issue 16.6 / 16.14 / 15.7
+
+@pytest.mark.parametrize(("ref", "advice"), [
+    ("Fox", "@Fox is the element 'fox': write @fox exactly"),
+    ("Fox_clip", "No element named 'Fox_clip'. Did you mean @fox_clips?"),
+    ("zebra", "No element named 'zebra': create it on the Elements page or remove @zebra"),
+])
+def test_reference_advice_offers_the_same_name_or_the_nearest(ref: str, advice: str) -> None:
+    from lib.elements.model import reference_advice
+
+    assert reference_advice(ref, ["fox", "fox_clips", "owl"]).startswith(advice)
+
+
+@pytest.mark.parametrize(("age_h", "alive", "reuploads"), [
+    (2, False, 0),    # fresh: no check, no upload
+    (30, True, 0),    # 24–72 h and still served: kept
+    (30, False, 2),   # 24–72 h and gone: re-uploaded from the originals
+])
+def test_ensure_fresh_checks_uploads_older_than_a_day(lib: ElementLibrary, age_h: int, alive: bool,
+                                                      reuploads: int) -> None:
+    lib.upload(lib.create("dog", "a dog", pngs(2)).id, FakeUploader(), now=T)
+    checked: list[str] = []
+
+    def is_alive(url: str) -> bool:
+        checked.append(url)
+        return alive
+
+    fake = FakeUploader(now=T + timedelta(hours=age_h))
+    lib.ensure_fresh(["dog"], fake, now=T + timedelta(hours=age_h), is_alive=is_alive)
+    assert len(fake.calls) == reuploads
+    assert len(checked) == (0 if age_h < 24 else 2)
+
+
+def test_ensure_fresh_reuploads_after_72_hours_without_asking(lib: ElementLibrary) -> None:
+    from lib.elements.model import stale_uploads
+
+    dog = lib.upload(lib.create("dog", "a dog", pngs(2)).id, FakeUploader(), now=T)
+    never = lambda url: pytest.fail("no liveness request after 72 h: the upload is simply redone")  # noqa: E731
+    assert stale_uploads(dog, T + timedelta(hours=73), never) == ["cat0.png", "cat1.png"]
+
+
+def test_import_of_a_taken_name_offers_rename_or_replace(lib: ElementLibrary) -> None:
+    old = lib.upload(lib.create("dog", "the first dog", pngs(2)).id, FakeUploader(), now=T)
+    export = lib.export_json()
+    first = lib.import_json(export)
+    assert first.added == [] and first.clashes == ["dog"]
+    renamed = lib.import_json(export, on_clash={"dog": "rename"}, only=["dog"])
+    assert renamed.added == ["dog_copy"] and lib.by_name("dog").id == old.id
+    replaced = lib.import_json(export.replace("the first dog", "a better dog"), on_clash={"DOG": "replace"},
+                               only=["dog"])
+    assert replaced.added == ["dog"] and replaced.replaced == [old.id]
+    assert lib.get(old.id) is None and lib.by_name("dog").description == "a better dog"
+    assert not (lib.files_dir / old.id).exists()
+    skipped = lib.import_json(export, on_clash={"dog": "skip"}, only=["dog"])
+    assert skipped.added == [] and skipped.clashes == []
+
+
+def test_a_description_only_edit_never_reuploads(lib: ElementLibrary) -> None:
+    from lib.elements.model import needs_upload
+
+    dog = lib.upload(lib.create("dog", "a dog", pngs(2)).id, FakeUploader(), now=T)
+    edited = lib.update(dog.id, name="dog", description="a brown dog", now=T + timedelta(hours=1))
+    assert edited.media == dog.media and not any(needs_upload(m, T + timedelta(hours=1)) for m in edited.media)
+    fake = FakeUploader()
+    assert lib.upload(dog.id, fake, now=T + timedelta(hours=1)) == edited and fake.calls == []

@@ -124,7 +124,7 @@ def test_table_badges_and_links(ledger: Ledger) -> None:
     frame = open_history().dataframe[0].value.set_index("task_id")
     assert frame.loc["task_bad", "State"] == "❌ failed"
     assert frame.loc["unknown-0123456789ab", "State"] == "❓ unknown"
-    assert frame.loc["task_ok1", "Details"] == "History?task=task_ok1"
+    assert "Details" not in frame.columns  # rows are selected in place: no link opening a new tab
     assert frame.loc["task_ok2", "Result"] == "https://tempfile.aiquickdraw.com/ok2.mp4"
     assert frame.loc["task_ok2", "Credits used"] == 80.0
 
@@ -402,3 +402,20 @@ def test_live_mode_on_a_local_gateway_saves_videos_like_the_follower_does(data: 
         assert FileMedia(data).video(task_id) is not None
     finally:
         sandbox.stop()
+
+
+def test_a_reload_says_how_many_live_runs_are_hidden(ledger: Ledger) -> None:
+    """Issue 15.5: a key typed earlier is gone after a reload; History never looks empty and invites a resubmit."""
+    for i, account in enumerate(("acct-one", "acct-one", "acct-two")):
+        ledger.append(row(f"task_live{i}", "paid run", minutes=5 + i, origin="live", account=account))
+    at = open_history()
+    warning = texts(at.warning)
+    assert "3 live run(s) are hidden" in warning and "enter the key that made them" in warning
+    assert not {"task_live0", "task_live1", "task_live2"} & set(table_ids(at))
+
+
+def test_notes_save_when_the_box_changes(ledger: Ledger) -> None:
+    at = open_history(task="task_ok2")
+    at.text_area(key="history_notes_task_ok2").input("the better take").run()  # no button pressed
+    assert ledger.get("task_ok2").notes == "the better take"
+    assert "Notes saved." in texts(at.success)

@@ -140,7 +140,8 @@ def test_table_frame_has_badges_links_and_costs() -> None:
     assert list(frame.index) == ["t1", "t2", "t3", "t4"]
     assert tuple(frame.columns) == hv.TABLE_COLUMNS
     assert frame.loc["t2", "State"] == "❌ failed"
-    assert frame.loc["t1", "Details"] == "History?task=t1"
+    assert "Details" not in frame.columns  # an in-app link column opened a new tab (an empty session)
+    assert frame.loc["t1", "Ratio"] == "16:9" and frame.loc["t1", "Shots"] == 1
     assert frame.loc["t1", "Took (s)"] == 40.0
     assert frame.loc["t1", "Rating"] == "★★★★★"
     assert frame.loc["t4", "Elements"] == "Fox, owl"
@@ -248,4 +249,23 @@ def test_settings_summary_and_labels() -> None:
     summary = hv.settings_summary(ROWS[1])
     assert summary["Mode"] == "pro" and summary["Sound"] == "on" and summary["Credits"] == "90"
     assert summary["Rating"] == "★★" and hv.settings_summary(ROWS[2])["Rating"] == "unrated"
-    assert hv.run_label(ROWS[0]).endswith("std · t1")
+    assert hv.run_label(ROWS[0]) == "03-01 12:00:00 · std · sound off · 16:9 · A red fox in snow · t1"
+
+
+def test_hidden_live_runs_are_counted_with_a_way_back() -> None:
+    rows = [make("a", origin="live", account="key-A"), make("b", origin="live", account="key-A"),
+            make("c", origin="live", account="key-B"), make("d", origin="live"), make("e")]
+    assert hv.hidden_live_runs(rows, "") == 3            # a sandbox session after a reload
+    assert hv.hidden_live_runs(rows, "key-A") == 1       # the key that made a and b
+    note = hv.hidden_runs_note(3, sandbox=True)
+    assert note.startswith("3 live run(s) are hidden") and "enter the key that made them" in note
+    assert hv.hidden_runs_note(0, sandbox=True) == ""
+
+
+def test_table_shows_ratio_and_shot_count() -> None:
+    multi = make("m", payload={"model": "kling-3.0/video", "input": {
+        "multi_shots": True, "aspect_ratio": "9:16", "mode": "std", "sound": True, "duration": "6",
+        "multi_prompt": [{"prompt": "a", "duration": 3}, {"prompt": "b", "duration": 3}]}})
+    frame = hv.table_frame([multi])
+    assert frame.loc["m", "Ratio"] == "9:16" and frame.loc["m", "Shots"] == 2
+    assert "sound on · 9:16 · a | b" in hv.run_label(multi)

@@ -197,3 +197,16 @@ def test_url_upload_gets_a_unique_name_too(client) -> None:
     one = upload_file(client, source.download_url, file_name="a.png", upload_path="x")
     two = upload_file(client, source.download_url, file_name="a.png", upload_path="x")
     assert len({source.download_url, one.download_url, two.download_url}) == 3 and one.method == "url"
+
+
+def test_liveness_checks_go_through_the_fetch_rule(sandbox, client) -> None:
+    from lib.kie.uploads import is_upload_alive, liveness_checker, upload_file
+
+    up = upload_file(client, io.BytesIO(png_bytes()), file_name="a.png", upload_path="t")
+    url = str(up.download_url)
+    assert is_upload_alive(requests.Session(), url)
+    # the sandbox is on loopback: refused by the fetch rule unless its own origin is allowed
+    assert liveness_checker()(url) is False
+    assert liveness_checker((sandbox.base_url,))(url) is True
+    assert liveness_checker((sandbox.base_url,))(url.replace("/files/", "/files/gone-")) is False
+    assert liveness_checker((sandbox.base_url,))("http://169.254.169.254/latest/meta-data") is False

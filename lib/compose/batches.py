@@ -130,14 +130,17 @@ class BatchResult:
 def submit_variants(client: KieClient, ledger: LedgerStore, library: LibraryStore, uploader: Uploader,
                     variants: list[Variant], *, origin: str, limiter: RateLimiter | None = None,
                     batch_id: str | None = None, now: datetime | None = None,
-                    on_wait: Callable[[float], None] | None = None, callbacks_to: str | None = None) -> BatchResult:
+                    on_wait: Callable[[float], None] | None = None, callbacks_to: str | None = None,
+                    is_alive: Callable[[str], bool] | None = None) -> BatchResult:
     """Refresh the referenced elements, then create each variant once (ledger row first); stop at the first error.
 
-    `on_wait(seconds)` hears about every wait for KIE's rate limit (429), to show "retrying in N s"."""
+    `on_wait(seconds)` hears about every wait for KIE's rate limit (429), to show "retrying in N s";
+    `is_alive(url)` checks uploads older than 24 h (lib.kie.uploads.liveness_checker)."""
     result = BatchResult(batch_id or new_batch_id())
     names = list(dict.fromkeys(n for v in variants for t in v.job.prompts() for n in referenced_names(t)))
     try:
-        fresh = {e.name: to_element_spec(e) for e in library.ensure_fresh(names, uploader, now=now)} if names else {}
+        fresh = {e.name: to_element_spec(e) for e in library.ensure_fresh(names, uploader, now=now,
+                                                                                  is_alive=is_alive)} if names else {}
     except ElementError as exc:
         result.messages.extend(f"Elements not ready: {p}" for p in exc.problems)
         return result
@@ -176,3 +179,23 @@ def video_source(row: HistoryRow, media: MediaStore) -> str | None:
     if video is not None:
         return str(video)
     return playable_url(row.result_url)
+
+
+# Seconds a task usually takes before this history has its own finished runs of that mode and duration.
+USUAL_BASE_S = {"std": 90, "pro": 150, "4K": 240}
+USUAL_PER_SECOND_S = 10
+
+
+def usual_seconds(rows: Iterable[HistoryRow], mode: str, duration: int | None) -> int:
+    """How long a task of this mode and duration usually takes: the median of this history's succeeded runs
+    of the same kind, else a rough default per mode."""
+    took = sorted(int((r.updated_at - r.created_at).total_seconds()) for r in rows
+                  if r.state == "succeeded" and r.updated_at and r.mode == mode and r.duration == duration)
+    if took:
+        return max(1, took[len(took) // 2])
+    return USUAL_BASE_S.get(mode, 120) + USUAL_PER_SECOND_S * int(duration or 5)
+
+
+def progress_fraction(elapsed: int, usual: int) -> float:
+    """Elapsed against the usual time, held below 100 % until the task really finishes."""
+    return min(0.95, max(0.0, elapsed / max(1, usual)))

@@ -6,10 +6,14 @@ import copy
 import json
 import logging
 import os
+import re
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from lib.common.atomic import write_atomically
 from lib.compose.form import FORM_DEFAULTS, default_form
@@ -18,6 +22,19 @@ log = logging.getLogger(__name__)
 
 
 DRAFTS_FILE = "drafts.json"
+FORMS_FILE = "compose_forms.json"  # the form behind each Compose address (?form=<id>), so F5 and shared links work
+FORMS_KEPT = 500  # the newest form records kept; older addresses then open an empty form with a note
+FORM_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,40}")
+
+
+def new_form_id() -> str:
+    """An unguessable id for a Compose address (it names a form record, never a key)."""
+    return secrets.token_urlsafe(9)
+
+
+def valid_form_id(value: object) -> bool:
+    """Whether a ?form= value from the address bar can name a form record."""
+    return isinstance(value, str) and FORM_ID_RE.fullmatch(value) is not None
 
 
 class DraftStore:
@@ -25,6 +42,7 @@ class DraftStore:
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.path = Path(data_dir) / DRAFTS_FILE
+        self.forms_path = Path(data_dir) / FORMS_FILE
 
     def all(self) -> dict[str, dict[str, Any]]:
         """Every draft by name; a broken file reads as empty (and is logged)."""
@@ -70,3 +88,50 @@ class DraftStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         body = json.dumps({"version": 1, "drafts": drafts}, indent=2, ensure_ascii=False).encode("utf-8")
         write_atomically(self.path, body)
+
+    # the form behind a Compose address -------------------------------------------------------------
+    def _forms(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.forms_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("forms file %s unreadable: %s", self.forms_path, exc)
+            return {}
+        forms = data.get("forms", {}) if isinstance(data, dict) else {}
+        return {k: v for k, v in forms.items() if isinstance(v, dict)} if isinstance(forms, dict) else {}
+
+    def save_form(self, form_id: str, form: Mapping[str, Any]) -> None:
+        """Keep the form an address names (only FORM_DEFAULTS fields: no key is ever part of a form)."""
+        if not valid_form_id(form_id):
+            raise ValueError("not a form id")
+        fields = {k: copy.deepcopy(form[k]) for k in FORM_DEFAULTS if k in form}
+        self.forms_path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.forms_path) + ".lock", timeout=10):
+            forms = self._forms()
+            forms[form_id] = {"saved_at": datetime.now(UTC).isoformat(timespec="microseconds"), "form": fields}
+            newest = sorted(forms, key=lambda k: str(forms[k].get("saved_at", "")), reverse=True)[:FORMS_KEPT]
+            body = json.dumps({"version": 1, "forms": {k: forms[k] for k in newest}}, ensure_ascii=False)
+            write_atomically(self.forms_path, body.encode("utf-8"))
+
+    def load_form(self, form_id: str) -> dict[str, Any] | None:
+        """The form an address names (defaults filled in), or None for an unknown or malformed id."""
+        if not valid_form_id(form_id):
+            return None
+        saved = self._forms().get(form_id)
+        if saved is None or not isinstance(saved.get("form"), dict):
+            return None
+        form = default_form()
+        form.update({k: v for k, v in saved["form"].items() if k in FORM_DEFAULTS and _fits(FORM_DEFAULTS[k], v)})
+        return form
+
+
+def _fits(default: object, value: object) -> bool:
+    """A stored field of the kind the form expects (a hand-edited file must not break the page)."""
+    if default is None:
+        return value is None or isinstance(value, dict)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int | float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, type(default))

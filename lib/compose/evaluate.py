@@ -5,6 +5,7 @@ The page draws a ComposeView and decides nothing itself.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from lib.compose.batches import Variant, batch_cost, variant_jobs
 from lib.compose.form import form_elements, form_problems, job_from_form, preview_specs, problems_by_field
 from lib.compose.snippets import SnippetReadiness, snippet_readiness
-from lib.elements.model import Element
+from lib.elements.model import Element, reference_advice
 from lib.kling import rules
 from lib.kling.job import Job, build_payload, referenced_names
 from lib.kling.problems import Problem
@@ -73,14 +74,28 @@ def _variants(job: Job, form: Mapping[str, Any]) -> tuple[list[Variant], str]:
 
 
 def _variant_problems(variants: Sequence[Variant], payloads: Sequence[dict[str, Any]],
-                      known: Sequence[Problem]) -> list[Problem]:
+                      known: Sequence[Problem], names: Sequence[str]) -> list[Problem]:
     """Errors only a variant has (e.g. a mode × duration the main job avoids), labelled with the variant."""
     found = []
     for variant, body in zip(variants[1:], payloads[1:], strict=True):
-        for problem in validate_payload(body):
+        for problem in _with_advice(validate_payload(body), names):
             if problem.level == rules.ERROR and problem not in known:
                 found.append(Problem(problem.path, f"{variant.label}: {problem.message}", problem.level))
     return found
+
+
+_UNDEFINED_RE = re.compile(r"^@(\S+) is not a defined element")
+
+
+def _with_advice(problems: Sequence[Problem], names: Sequence[str]) -> list[Problem]:
+    """An unknown @name is told the library's spelling of it, or the nearest existing name (names ignore case)."""
+    out = []
+    for problem in problems:
+        match = _UNDEFINED_RE.match(problem.message) if problem.rule == "reference" else None
+        if match:
+            problem = Problem(problem.path, reference_advice(match.group(1), names), problem.level, problem.rule)
+        out.append(problem)
+    return out
 
 
 def evaluate(form: Mapping[str, Any], elements: Sequence[Element]) -> ComposeView:
@@ -90,11 +105,11 @@ def evaluate(form: Mapping[str, Any], elements: Sequence[Element]) -> ComposeVie
     job = job_from_form(form, specs)
     payload = build_payload(job)
     extra = form_problems(form, [e.name for e in elements])
-    problems = extra + validate_payload(payload)
+    problems = extra + _with_advice(validate_payload(payload), [e.name for e in elements])
     by_field = problems_by_field(problems, job.multi_shots)
     variants, variant_error = _variants(job, form)
     payloads = [build_payload(v.job) for v in variants]
-    only_variants = _variant_problems(variants, payloads, problems)
+    only_variants = _variant_problems(variants, payloads, problems, [e.name for e in elements])
     if only_variants:
         by_field.setdefault("variants", []).extend(only_variants)
     errors = [p for p in problems if p.level == rules.ERROR] + only_variants

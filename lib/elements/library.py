@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -44,7 +44,9 @@ from lib.elements.model import (
     iso_time,
     needs_upload,
     parse_time,
+    reference_advice,
     safe_file_name,
+    stale_uploads,
     to_utc,
     unique_file_name,
     upload_status,
@@ -205,15 +207,17 @@ class ElementLibrary:
 
     # uploading -------------------------------------------------------------
     def upload(self, element_id: str, uploader: Uploader, method: str = "auto",
-               now: datetime | None = None) -> Element:
-        """Upload every file that is missing, failed or expiring on KIE; a failure is recorded, never raised."""
+               now: datetime | None = None, force: Iterable[str] = ()) -> Element:
+        """Upload every file that is missing, failed or expiring on KIE (and the files named in `force`, e.g.
+        found gone by a liveness check); a failure is recorded, never raised."""
         if method not in LOCAL_METHODS:
             raise ValueError(f"Unknown upload method {method!r} for local files: use one of {', '.join(LOCAL_METHODS)}")
         now = to_utc(now)
         element = self._require(self._load(), element_id)
         # Upload outside the lock (it can take minutes), then merge into whatever is saved by then.
+        forced = set(force)
         done = {m.file_name: self._upload_one(element, m, uploader, method, now)
-                for m in element.media if needs_upload(m, now)}
+                for m in element.media if needs_upload(m, now) or m.file_name in forced}
         if not done:
             return element
         fields = ("kie_url", "uploaded_at", "expires_at", "upload_error", "upload_method")
@@ -231,22 +235,23 @@ class ElementLibrary:
         return elements[element_id]
 
     def ensure_fresh(self, names: Iterable[str], uploader: Uploader, now: datetime | None = None,
-                     method: str = "auto") -> list[Element]:
-        """The named elements, re-uploaded first where expired or expiring; raises ElementError if any is unusable."""
+                     method: str = "auto", is_alive: Callable[[str], bool] | None = None) -> list[Element]:
+        """The named elements (names ignore case), re-uploaded first where expired or expiring, and where an
+        upload older than 24 h is gone (`is_alive`, a cheap request) or older than 72 h; raises ElementError
+        if any is unusable."""
         now = to_utc(now)
         wanted = list(dict.fromkeys(names))
         found = {name: self.by_name(name) for name in wanted}
-        problems = [f"No element named '{n}': create it on the Elements page or remove @{n} from the prompt."
-                    for n, e in found.items() if e is None]
-        problems += [f"@{n} does not match the element '{e.name}' exactly: write @{e.name} (KIE matches names exactly)."
-                     for n, e in found.items() if e is not None and e.name != n]
+        known = [e.name for e in self._load().values()]
+        problems = [reference_advice(n, known) for n, e in found.items() if e is None or e.name != n]
         if problems:
             raise ElementError(problems)
         ready = []
         for element in found.values():
             assert element is not None
-            if any(needs_upload(m, now) for m in element.media):
-                element = self.upload(element.id, uploader, method=method, now=now)
+            gone = stale_uploads(element, now, is_alive)
+            if gone or any(needs_upload(m, now) for m in element.media):
+                element = self.upload(element.id, uploader, method=method, now=now, force=gone)
             ready.append(element)
         problems = [f"@{e.name}: {st.detail}" for e in ready if (st := upload_status(e, now)).label != "uploaded"]
         if problems:
@@ -283,15 +288,19 @@ class ElementLibrary:
         """The library as a `kling_elements` list plus our metadata under `kling_studio`; originals are not embedded."""
         return json.dumps([export_entry(e) for e in self.list()], indent=2, ensure_ascii=False)
 
-    def import_json(self, text: str | bytes, now: datetime | None = None) -> ImportResult:
-        """Add the good entries of an export (or a kling_elements list); report the bad ones by name."""
+    def import_json(self, text: str | bytes, now: datetime | None = None, on_clash: Mapping[str, str] | None = None,
+                    only: Collection[str] | None = None) -> ImportResult:
+        """Add the good entries of an export (or a kling_elements list); report the bad ones by name. A taken name
+        is renamed or replaces the existing element when `on_clash` says so (lib.elements.transfer.add_imported)."""
         entries = import_entries(text)
         stamp = iso_time(to_utc(now))
         with self._lock:
             elements = self._load()
-            result = add_imported(elements, entries, stamp)
+            result = add_imported(elements, entries, stamp, on_clash=on_clash, only=only)
             if result.added:
                 self._save(elements.values())
+        for element_id in result.replaced:
+            shutil.rmtree(self._folder(element_id), ignore_errors=True)
         return result
 
     # storage ---------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import io
 import logging
 import os
@@ -15,6 +16,7 @@ from urllib.parse import unquote, urlparse
 
 from lib.common.clock import parse_time as parse_iso_time
 from lib.kie.models import UploadedFile
+from lib.kie.uploads import upload_check_needed
 from lib.kling import rules
 from lib.kling.job import ElementSpec
 from lib.kling.media import check_media
@@ -86,6 +88,8 @@ class ImportResult:
 
     added: list[str] = field(default_factory=list)
     bad: list[tuple[str | int, str]] = field(default_factory=list)
+    clashes: list[str] = field(default_factory=list)  # refused only because the name is taken: rename or replace
+    replaced: list[str] = field(default_factory=list)  # ids of elements an import replaced (their files go too)
 
 
 # ---------------------------------------------------------------- times and small helpers
@@ -154,6 +158,25 @@ def duplicate_problems(name: str, elements: Iterable[Element], exclude_id: str |
         n += 1
     free = f"{name[:rules.ELEMENT_NAME_MAX_CHARS - 1 - len(str(n))]}_{n}"
     return [f"An element named '{clash.name}' already exists: pick another name, e.g. '{free}'"]
+
+
+def find_by_name(name: str, names: Iterable[str]) -> str | None:
+    """The library name `name` stands for, ignoring case (names are unique ignoring case), or None."""
+    return next((n for n in names if n.lower() == name.lower()), None)
+
+
+def reference_advice(ref: str, names: Iterable[str]) -> str:
+    """What to tell someone who wrote @ref: the exact spelling of the same element, else the nearest name."""
+    names = list(names)
+    same = find_by_name(ref, names)
+    if same is not None:
+        return f"@{ref} is the element '{same}': write @{same} exactly (KIE matches names letter for letter)."
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(ref.lower(), list(lowered), n=1, cutoff=0.5)
+    if close:
+        return (f"No element named '{ref}'. Did you mean @{lowered[close[0]]}? Otherwise create '{ref}' on the "
+                f"Elements page or remove @{ref}.")
+    return f"No element named '{ref}': create it on the Elements page or remove @{ref} from the prompt."
 
 
 def count_problems(kinds: Sequence[str]) -> list[str]:
@@ -243,6 +266,25 @@ def needs_upload(media: ElementMedia, now: datetime | None = None) -> bool:
     """True when a file is not on KIE, failed, or expires within REFRESH_MARGIN."""
     expires = parse_time(media.expires_at)
     return not media.kie_url or bool(media.upload_error) or expires is None or expires - to_utc(now) < REFRESH_MARGIN
+
+
+def stale_uploads(element: Element, now: datetime | None = None,
+                  is_alive: Callable[[str], bool] | None = None) -> list[str]:
+    """File names whose upload must be redone before use: older than 72 h, or older than 24 h and found gone by
+    `is_alive` (KIE's docs disagree on 24 h or 3 days; without a checker a 24–72 h upload is trusted)."""
+    gone = []
+    for media in element.media:
+        if not media.kie_url or media.upload_error:
+            continue  # needs_upload covers these
+        policy = upload_check_needed(media.uploaded_at, to_utc(now))
+        if policy == "reupload" or (policy == "check" and is_alive is not None and not is_alive(media.kie_url)):
+            gone.append(media.file_name)
+    return gone
+
+
+def check_before_use(element: Element, now: datetime | None = None) -> bool:
+    """True while an upload is 24–72 h old: it may be gone already, so it is checked before a submit."""
+    return any(m.kie_url and upload_check_needed(m.uploaded_at, to_utc(now)) == "check" for m in element.media)
 
 
 def upload_status(element: Element, now: datetime | None = None) -> UploadStatus:

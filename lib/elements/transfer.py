@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from lib.elements.model import (
     ElementError,
     ElementMedia,
     ImportResult,
+    copy_name,
     count_problems,
     description_problems,
     duplicate_problems,
@@ -124,17 +125,35 @@ def element_from_entry(entry: object, stamp: str) -> Element:
                    stamp, stamp)
 
 
-def add_imported(elements: dict[str, Element], entries: Sequence[Any], stamp: str) -> ImportResult:
-    """Add each good entry to `elements` (keyed by id); the result names the added and the refused entries."""
-    result = ImportResult()
+CLASH_CHOICES = ("rename", "replace", "skip")
+
+
+def add_imported(elements: dict[str, Element], entries: Sequence[Any], stamp: str,
+                 on_clash: Mapping[str, str] | None = None, only: Collection[str] | None = None) -> ImportResult:
+    """Add each good entry to `elements` (keyed by id); the result names the added and the refused entries.
+
+    A taken name (ignoring case) is a clash: refused unless `on_clash[name.lower()]` says "rename" (to a free
+    name) or "replace" (the existing element goes). `only` limits the import to those names (ignoring case)."""
+    result, choices = ImportResult(), {k.lower(): v for k, v in (on_clash or {}).items()}
+    wanted = {n.lower() for n in only} if only is not None else None
     for index, entry in enumerate(entries, 1):
         label: str | int = entry["name"] if isinstance(entry, dict) and isinstance(entry.get("name"), str) \
             and entry["name"].strip() else index
+        if wanted is not None and (not isinstance(label, str) or label.lower() not in wanted):
+            continue
         try:
             element = element_from_entry(entry, stamp)
-            problems = duplicate_problems(element.name, elements.values(), None)
-            if problems:
-                raise ElementError(problems)
+            clash = next((e for e in elements.values() if e.name.lower() == element.name.lower()), None)
+            choice = choices.get(element.name.lower(), "")
+            if clash is not None and choice == "rename":
+                element = replace(element, name=copy_name(element.name, elements.values()))
+            elif clash is not None and choice == "replace":
+                del elements[clash.id]
+                result.replaced.append(clash.id)
+            elif clash is not None:
+                if choice != "skip":
+                    result.clashes.append(element.name)
+                raise ElementError(duplicate_problems(element.name, elements.values(), None))
         except ElementError as exc:
             result.bad.append((label, "; ".join(exc.problems)))
             continue

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from lib.common.clock import format_time, utc_now
 from lib.history.csvfile import encode_records, iter_records
@@ -46,6 +47,27 @@ def recipe_json(row: HistoryRow) -> str:
         "notes": row.notes,
     }
     return json.dumps(recipe, ensure_ascii=False, indent=2)
+
+
+def read_recipe(data: bytes) -> tuple[dict[str, Any], str]:
+    """The createTask payload of a recipe file (or a bare payload) and the task id it came from ('' when none).
+
+    Bounded (size, depth) like every import; secrets are dropped; raises ValueError with a plain reason."""
+    try:
+        recipe = loads_bounded(data, what="The recipe")
+    except UnicodeDecodeError as exc:
+        raise ValueError("The recipe is not UTF-8 text: open a .json recipe exported from History.") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"The recipe is not valid JSON (line {exc.lineno}): open a .json recipe exported "
+                         "from History.") from exc
+    if not isinstance(recipe, dict):
+        raise ValueError("The recipe is not a JSON object: open a .json recipe exported from History.")
+    payload = recipe.get("payload") if "kling_studio_recipe" in recipe else recipe
+    if not isinstance(payload, dict) or not isinstance(payload.get("input"), dict):
+        raise ValueError("The file holds no createTask payload (no 'input' object): open a recipe exported "
+                         "from History.")
+    task_id = recipe.get("task_id") if isinstance(recipe.get("task_id"), str) else ""
+    return scrub_secrets(payload), task_id[:80]
 
 
 def neutralise_cell(text: str) -> str:

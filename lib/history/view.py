@@ -168,8 +168,9 @@ def facets(rows: Sequence[HistoryRow]) -> Facets:
 
 
 # -- table ------------------------------------------------------------------------------------------
-TABLE_COLUMNS = ("State", "Created", "Prompt", "Mode", "Sound", "Seconds", "Est. credits", "Credits used",
-                 "Took (s)", "Rating", "Details", "Result", "Elements", "Origin", "task_id")
+# No in-app link column: a table link opens a new tab (an empty session); clicking a row selects it instead.
+TABLE_COLUMNS = ("State", "Created", "Prompt", "Mode", "Ratio", "Shots", "Sound", "Seconds", "Rating",
+                 "Est. credits", "Credits used", "Took (s)", "Result", "Elements", "Origin", "task_id")
 
 
 def prompt_text(row: HistoryRow) -> str:
@@ -183,9 +184,10 @@ def table_records(rows: Iterable[HistoryRow]) -> list[dict[str, Any]]:
     """One plain dict per row, with the TABLE_COLUMNS the page shows."""
     return [{
         "task_id": r.task_id, "State": state_badge(r), "Created": r.created_at, "Origin": r.origin,
-        "Mode": r.mode, "Sound": r.sound, "Seconds": r.duration, "Elements": ", ".join(r.elements),
+        "Mode": r.mode, "Ratio": r.aspect_ratio or ABSENT, "Shots": shot_count(r), "Sound": r.sound,
+        "Seconds": r.duration, "Elements": ", ".join(r.elements),
         "Prompt": prompt_text(r), "Est. credits": r.estimated_credits, "Credits used": r.credits_consumed,
-        "Took (s)": elapsed_seconds(r), "Rating": "★" * r.rating, "Details": details_link(r.task_id),
+        "Took (s)": elapsed_seconds(r), "Rating": "★" * r.rating,
         "Result": (link_target(r.result_url) or (None,))[0],
     } for r in rows]
 
@@ -196,7 +198,7 @@ def table_frame(rows: Iterable[HistoryRow]) -> pd.DataFrame:
 
     frame = pd.DataFrame(table_records(rows), columns=list(TABLE_COLUMNS))
     frame["Created"] = pd.to_datetime(frame["Created"], utc=True)
-    for name in ("Seconds", "Est. credits"):
+    for name in ("Seconds", "Est. credits", "Shots"):
         frame[name] = frame[name].astype("Int64")
     return frame.set_index("task_id", drop=False)
 
@@ -260,9 +262,34 @@ def diff_frame(diff: Sequence[DiffRow], labels: Sequence[str], only_differences:
     return pd.DataFrame(records, columns=["Field", *labels, "differs"])
 
 
-def run_label(row: HistoryRow) -> str:
-    """A short unique-ish label for a run in compare views."""
-    return f"{row.created_at:%m-%d %H:%M:%S} · {row.mode or '?'} · {row.task_id[-6:]}"
+def shot_count(row: HistoryRow) -> int:
+    """Shots in the run: its multi-shot list, else 1."""
+    return len(row.shots) if row.multi_shots and row.shots else 1
+
+
+def run_label(row: HistoryRow, prompt_chars: int = 28) -> str:
+    """A label that tells variants apart: time, mode, sound, ratio, the prompt's start and the id's end."""
+    start = " ".join(prompt_text(row).split())
+    start = start if len(start) <= prompt_chars else start[:prompt_chars - 1] + "…"
+    sound = "sound on" if row.sound else "sound off"
+    return (f"{row.created_at:%m-%d %H:%M:%S} · {row.mode or '?'} · {sound} · {row.aspect_ratio or '?'} · "
+            f"{start or '(no prompt)'} · {row.task_id[-6:]}")
+
+
+def hidden_live_runs(rows: Iterable[HistoryRow], account: str) -> int:
+    """Live runs made with another key than this session's (none in sandbox mode, account ''): the count shown
+    so a reload that lost a typed key never looks like an empty history."""
+    return sum(1 for r in rows if r.origin == "live" and r.account and r.account != account)
+
+
+def hidden_runs_note(count: int, sandbox: bool) -> str:
+    """Where the hidden live runs are and how to see them again ('' when none are hidden)."""
+    if not count:
+        return ""
+    where = "This session is in Sandbox mode" if sandbox else "This session uses a different key"
+    return (f"{count:,} live run(s) are hidden: they were made with an API key this session does not use. {where}; "
+            "enter the key that made them in the sidebar and they show again (and unfinished ones are followed). "
+            "Do not resubmit them: they may already be running or finished on KIE.")
 
 
 def settings_summary(row: HistoryRow) -> dict[str, str]:

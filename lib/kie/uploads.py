@@ -10,7 +10,7 @@ import mimetypes
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -20,6 +20,7 @@ from lib.common.clock import parse_time
 from lib.kie.errors import KieError
 from lib.kie.models import UploadedFile
 from lib.kling.problems import url_problem
+from lib.trust.fetch import Allowance, FetchRefused, check_url, guarded_session
 
 if TYPE_CHECKING:  # lib.kie.client does not import this module, but uploads take a client only as a parameter
     from lib.kie.client import KieClient
@@ -77,6 +78,22 @@ def is_upload_alive(session_or_client: requests.Session | KieClient, url: str,
     except requests.RequestException as exc:
         log.info("liveness check of an upload failed: %s", type(exc).__name__)
         return False
+
+
+def liveness_checker(allow_private: Allowance = False) -> Callable[[str], bool]:
+    """is_upload_alive under the server-side fetch rule (lib.trust.fetch): public hosts only, plus the origins
+    `allow_private` names (the sandbox's own file host). A URL the rule refuses counts as gone: it is re-uploaded."""
+    session = guarded_session(allow_private)
+
+    def alive(url: str) -> bool:
+        try:
+            check_url(url, allow_private)
+            return is_upload_alive(session, url)
+        except FetchRefused as exc:
+            log.info("liveness check refused by the fetch rule: %s", exc)
+            return False
+
+    return alive
 
 
 def content_digest(source: IO[bytes] | bytes | str) -> str:

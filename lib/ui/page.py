@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from lib.common.settings import load_settings
-from lib.history.view import details_link
+from lib.history.view import state_icon
 from lib.trust.text import md, md_line
 from lib.ui.context import (
     AppContext,
@@ -24,6 +24,12 @@ from lib.ui.sidebar import _sidebar
 log = logging.getLogger(__name__)
 
 
+# Players never grow past the viewport (a 9:16 video at full column width is ~1000 px tall). A constant, never data.
+PLAYER_MAX_VH = 70
+PAGE_CSS = (f'<style>[data-testid="stVideo"] {{max-height: {PLAYER_MAX_VH}vh; width: 100%; object-fit: contain;}}'
+            '[data-testid="stMetricValue"] > div {overflow: visible; text-overflow: clip; white-space: normal;}'
+            "</style>")
+
 SESSION_DEFAULTS: dict[str, Any] = {
     "settings_api_key": "",      # a key typed in this browser session only
     "settings_balance": None,    # last balance read (Decimal) or None
@@ -34,6 +40,7 @@ SESSION_DEFAULTS: dict[str, Any] = {
 def setup_page(title: str, icon: str = "🎬") -> AppContext:
     """Page config, session defaults, settings, client and sidebar: every page calls this first."""
     st.set_page_config(page_title=f"{title} · Kling Studio", page_icon=icon, layout="wide")
+    st.html(PAGE_CSS)  # only the constants above: no data ever reaches this HTML
     for key, value in SESSION_DEFAULTS.items():
         st.session_state.setdefault(key, value)
     settings = load_settings(read_secrets(), st.session_state.get("settings_api_key"))
@@ -58,6 +65,9 @@ def recent_activity(ctx: AppContext, limit: int = 5) -> None:
         return
     for row in rows[:limit]:
         text = row.prompt or " | ".join(str(s.get("prompt", "")) for s in row.shots if isinstance(s, dict))
-        st.markdown(f"`{row.state}` · {row.created_at:%Y-%m-%d %H:%M} UTC · {md_line(row.mode)} · "
-                    f"{'multi-shot · ' if row.multi_shots else ''}{md_line(text, 90) or '(no prompt)'} · "
-                    f"[open](/{details_link(row.task_id)})")
+        info, link = st.columns([5, 1], vertical_alignment="center")
+        info.markdown(f"{state_icon(row.state)} `{row.state}` · {row.created_at:%Y-%m-%d %H:%M} UTC · "
+                      f"{md_line(row.mode)} · {'multi-shot · ' if row.multi_shots else ''}"
+                      f"{md_line(text, 90) or '(no prompt)'}")
+        # same tab (a markdown link opens a new tab, i.e. an empty session); the id travels as a query value
+        link.page_link("pages/3_History.py", label="open", icon="🗂️", query_params={"task": row.task_id})
