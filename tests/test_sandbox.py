@@ -15,6 +15,7 @@ import pytest
 import requests
 from PIL import Image
 
+from lib.sandbox.backend import DEFAULT_CREDITS
 from lib.sandbox.server import SandboxServer, start_sandbox
 
 AUTH = {"Authorization": "Bearer test-key"}
@@ -174,15 +175,12 @@ def test_record_info_errors_ride_on_http_200(sandbox: SandboxServer, query: dict
     assert resp.json() == {"code": code, "msg": msg, "data": None}
 
 
-def test_validation_error_uses_first_problem_message(sandbox: SandboxServer) -> None:
-    from lib.kling.validation import validate_payload
-
+def test_validation_error_uses_kie_wording_not_the_apps(sandbox: SandboxServer) -> None:
     payload = single()
     payload["model"] = "nope"
-    expected = next(p.message for p in validate_payload(payload) if p.level == "error")
     resp = api(sandbox, "POST", "/api/v1/jobs/createTask", json=payload)
     assert resp.status_code == 200
-    assert resp.json() == {"code": 422, "msg": expected, "data": None}
+    assert resp.json() == {"code": 422, "msg": "model is not supported", "data": None}
     assert requests.get(sandbox.base_url + "/sandbox/state", timeout=10).json()["tasks"] == 0
 
 
@@ -199,7 +197,7 @@ def test_fail_next_task_is_one_shot_and_refunds(sandbox: SandboxServer) -> None:
     failed = record(sandbox, create(sandbox))
     assert failed["state"] == "fail" and failed["failCode"] == "501" and failed["failMsg"]
     assert failed["resultJson"] == "" and failed["creditsConsumed"] == 0
-    assert api(sandbox, "GET", "/api/v1/chat/credit").json()["data"] == 1000.0
+    assert api(sandbox, "GET", "/api/v1/chat/credit").json()["data"] == float(DEFAULT_CREDITS)
     assert record(sandbox, create(sandbox))["state"] == "success"
 
 
@@ -470,9 +468,9 @@ def test_result_video_is_the_animatic(sandbox: SandboxServer) -> None:
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "video/mp4"
     with av.open(io.BytesIO(resp.content)) as container:
         stream = container.streams.video[0]
-        assert (stream.width, stream.height) == (216, 384)
+        assert (stream.width, stream.height) == (1080, 1920)  # pro at 9:16, as KIE sizes it
         assert container.duration / 1_000_000 == pytest.approx(3.0, abs=0.1)
-        first = next(container.decode(video=0)).to_image().getpixel((108, 300))
+        first = next(container.decode(video=0)).to_image().getpixel((540, 1500))
     assert first[0] > 120 and first[0] > 2 * first[2], "the red first frame must show through shot 1"
 
 
@@ -505,11 +503,11 @@ def test_state_clock_and_reset(sandbox: SandboxServer) -> None:
     create(sandbox)
     upload_b64(sandbox, png_bytes())
     state = requests.get(sandbox.base_url + "/sandbox/state", timeout=10).json()
-    assert state["tasks"] == 1 and state["files"] == 1 and state["credits"] == 930.0
+    assert state["tasks"] == 1 and state["files"] == 1 and state["credits"] == float(DEFAULT_CREDITS) - 70
     assert requests.post(sandbox.base_url + "/sandbox/clock", json={"advance": 90}, timeout=10).json() == \
         {"clock_offset": 90.0}
     state = requests.post(sandbox.base_url + "/sandbox/reset", timeout=10).json()
-    assert (state["tasks"], state["files"], state["credits"], state["clock_offset"]) == (0, 0, 1000.0, 0.0)
+    assert (state["tasks"], state["files"], state["credits"], state["clock_offset"]) == (0, 0, float(DEFAULT_CREDITS), 0.0)
 
 
 def test_restart_keeps_tasks_files_and_wall_progress(tmp_path: Path, clock: FakeClock) -> None:
@@ -527,7 +525,7 @@ def test_restart_keeps_tasks_files_and_wall_progress(tmp_path: Path, clock: Fake
         assert record(second, task_id)["state"] == "queuing", "progress settings belong to the task"
         clock.now += 4
         assert record(second, task_id)["state"] == "success"
-        assert api(second, "GET", "/api/v1/chat/credit").json()["data"] == 930.0
+        assert api(second, "GET", "/api/v1/chat/credit").json()["data"] == float(DEFAULT_CREDITS) - 70
         path = info["downloadUrl"].split("/files/", 1)[1]
         assert requests.get(f"{second.base_url}/files/{path}", timeout=10).content == png_bytes()
     finally:
@@ -563,5 +561,5 @@ def test_a_damaged_state_file_is_set_aside_and_the_sandbox_starts_clean(tmp_path
 
     (tmp_path / STATE_FILE).write_text(state)
     backend = SandboxBackend(tmp_path)
-    assert backend.tasks == {} and backend.credits == Decimal("1000.00")
+    assert backend.tasks == {} and backend.credits == DEFAULT_CREDITS
     assert (tmp_path / STATE_FILE).with_suffix(".corrupt").read_text() == state

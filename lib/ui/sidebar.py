@@ -6,10 +6,13 @@ import logging
 
 import streamlit as st
 
+from lib.sandbox.demo import load_demo_project
 from lib.trust.text import md
 from lib.ui.context import (
     AppContext,
+    allow_private_results,
     current_balance,
+    get_uploader,
     refresh_balance,
 )
 
@@ -54,7 +57,32 @@ def _sidebar(ctx: AppContext) -> None:
         if st.button("Refresh balance", key="settings_refresh_balance"):
             refresh_balance(ctx)
             st.rerun()
+        if ctx.settings.sandbox and ctx.sandbox is not None:
+            _sandbox_controls(ctx)
         _key_controls(ctx)
+
+
+def _sandbox_controls(ctx: AppContext) -> None:
+    """Play-money refill and the demo project: sandbox mode only, never shown in live mode."""
+    st.caption("Sandbox tools")
+    backend = ctx.sandbox.backend
+    if st.button("Reset sandbox credits", key="settings_reset_credits",
+                 help=f"Refill the play money to {backend.initial_credits:,.0f} credits. Tasks and files stay."):
+        backend.reset_credits()
+        st.session_state["settings_balance"] = None
+        st.rerun()
+    if st.button("Load demo project", key="settings_load_demo",
+                 help="Two sample elements, a multi-shot draft and a finished std/pro × sound grid in History. "
+                      "Loading it again adds nothing twice."):
+        with st.spinner("Loading the demo project…"):
+            report = load_demo_project(ctx.storage, ctx.client, get_uploader(ctx), backend,
+                                       allow_private=allow_private_results(ctx))
+        st.session_state["settings_demo_report"] = report.summary()
+        st.session_state["settings_balance"] = None
+        for message in report.messages:
+            st.warning(md(message))
+    if st.session_state.get("settings_demo_report"):
+        st.caption(md(st.session_state["settings_demo_report"]))
 
 
 def _key_controls(ctx: AppContext) -> None:
