@@ -21,7 +21,7 @@ from lib.kie.uploads import upload_file
 from lib.sandbox.server import SandboxServer
 from lib.sandbox.shared import shared_sandbox
 from lib.storage.base import LedgerStore, LibraryStore, Storage
-from lib.storage.files import shared_file_storage
+from lib.storage.open import open_storage
 from lib.tasks.submit import RateLimiter
 from lib.trust.fetch import operator_private_origins
 
@@ -115,9 +115,10 @@ def current_balance(ctx: AppContext) -> Decimal | None:
 
 
 
-def storage_for(data_dir: str) -> Storage:
-    """The storage of one data folder, shared by every session and the server's follower (it holds no key)."""
-    return shared_file_storage(data_dir)
+def storage_for(settings: Settings) -> Storage:
+    """Where this server keeps data — the data folder, or team storage (KLING_STUDIO_DATABASE_URL /
+    KLING_STUDIO_MEDIA_URL) — shared by every session and the server's follower (it holds no key)."""
+    return open_storage(settings)
 
 
 def get_ledger(ctx: AppContext) -> LedgerStore:
@@ -126,18 +127,19 @@ def get_ledger(ctx: AppContext) -> LedgerStore:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _ledger_view(data_dir: str, version: tuple[int, ...], account: str) -> tuple[tuple[HistoryRow, ...],
-                                                                                  tuple[HistoryRow, ...]]:
+def _ledger_view(data_dir: str, version: tuple[int, ...], account: str,
+                 _storage: Storage) -> tuple[tuple[HistoryRow, ...], tuple[HistoryRow, ...]]:
     """(unfinished rows, 20 newest rows) one account may see, for one version of the ledger: reruns on an
     unchanged ledger neither walk nor sort 10,000 rows. Rows are frozen, so sharing them is safe."""
-    rows = [r for r in storage_for(data_dir).ledger.rows() if visible_to(r, account)]
+    rows = [r for r in _storage.ledger.rows() if visible_to(r, account)]
     unfinished = tuple(r for r in rows if r.state in UNFINISHED_STATES)
     return unfinished, tuple(sorted(rows, key=lambda r: r.created_at, reverse=True)[:20])
 
 
 def ledger_view(ctx: AppContext) -> tuple[tuple[HistoryRow, ...], tuple[HistoryRow, ...]]:
     """(unfinished rows, 20 newest rows) this session may see, memoised on the ledger's version."""
-    return _ledger_view(str(ctx.settings.data_dir.resolve()), ctx.storage.ledger.version(), ctx.account)
+    return _ledger_view(str(ctx.settings.data_dir.resolve()), ctx.storage.ledger.version(), ctx.account,
+                        ctx.storage)
 
 
 def unfinished_rows(ctx: AppContext) -> tuple[HistoryRow, ...]:

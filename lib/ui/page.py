@@ -46,7 +46,7 @@ def setup_page(title: str, icon: str = "🎬") -> AppContext:
     settings = load_settings(read_secrets(), st.session_state.get("settings_api_key"))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sandbox = get_sandbox(settings) if settings.sandbox else None
-    storage = storage_for(str(settings.data_dir.resolve()))
+    storage = storage_for(settings)
     ctx = AppContext(settings, _client_for(settings, sandbox), sandbox, storage)
     _sidebar(ctx)
     follow_unfinished(ctx)
