@@ -12,13 +12,16 @@ from lib.history import view as hv
 from lib.history.ledger import HistoryFileError
 from lib.history.row import ORIGINS, STATES, HistoryRow, visible_to
 from lib.history.transfer import export_csv, import_csv, recipe_json
+from lib.history.winner import pick_winner, promotions
 from lib.kie.errors import advice_for_failure
+from lib.kling.pricing import format_cost
 from lib.storage.base import LedgerStore
 from lib.tasks.follow import refresh_task, save_locally
 from lib.trust.text import md, md_line
 from lib.trust.urls import link_target, playable_url
 from lib.ui.context import AppContext, allow_private_results, get_ledger, get_library
 from lib.ui.page import setup_page
+from lib.ui.synced import CONTAINER_KEY, synced_controls
 
 COLUMN_CONFIG: dict[str, Any] = {
     "task_id": st.column_config.TextColumn("Task id"),
@@ -334,11 +337,14 @@ def _compare(ctx: AppContext, ledger: LedgerStore, shown: list[HistoryRow], by_i
         return
     runs = [by_id[t] for t in picked]
     labels = [f"#{i + 1} {r.task_id[-8:]}" for i, r in enumerate(runs)]
-    for col, run, label in zip(st.columns(len(runs)), runs, labels, strict=True):
-        with col:
-            st.markdown(f"**{md(label)}** · {md_line(hv.prompt_text(run), 80)}")  # fits 4 columns at 1400 px
-            _player(ctx, ledger, run, key="compare")
-            st.markdown("  \n".join(f"{k}: **{md_line(v)}**" for k, v in hv.settings_summary(run).items()))
+    with st.container(key=CONTAINER_KEY):  # the synced control below drives every player in here
+        for col, run, label in zip(st.columns(len(runs)), runs, labels, strict=True):
+            with col:
+                st.markdown(f"**{md(label)}** · {md_line(hv.prompt_text(run), 80)}")  # fits 4 columns at 1400 px
+                _player(ctx, ledger, run, key="compare")
+                st.markdown("  \n".join(f"{k}: **{md_line(v)}**" for k, v in hv.settings_summary(run).items()))
+    synced_controls()
+    _winner(ledger, runs, labels)
     only = st.toggle("Only fields that differ", key="history_compare_only", persist_state=KEEP)
     frame = hv.diff_frame(hv.payload_diff([r.payload for r in runs]), labels, only_differences=only)
     st.caption(f"{int(frame['differs'].sum())} differing field(s) highlighted.")
@@ -348,6 +354,28 @@ def _compare(ctx: AppContext, ledger: LedgerStore, shown: list[HistoryRow], by_i
     st.dataframe(styled, hide_index=True, key="history_diff",
                  column_config={"Field": st.column_config.TextColumn("Field", width="medium"), **widths,
                                 "differs": st.column_config.CheckboxColumn("Differs", width="small")})
+
+
+def _winner(ledger: LedgerStore, runs: list[HistoryRow], labels: list[str]) -> None:
+    """Pick the winner: five stars and a 'winner of' note; then fork it or promote it to a higher mode."""
+    c_pick, c_go = st.columns([3, 2])
+    winner = c_pick.selectbox("Pick the winner", list(range(len(runs))), index=None, key="history_winner_pick",
+                              format_func=lambda i: f"{labels[i]} · {hv.run_label(runs[i])}",
+                              placeholder="choose the best take")
+    if winner is None:
+        return
+    best = runs[winner]
+    if c_go.button("🏆 Record the winner", key="history_winner_save"):
+        pick_winner(ledger, best.task_id, [r.task_id for r in runs])
+        st.toast(f"Winner recorded: {md_line(best.task_id)}", icon="🏆")
+        st.rerun()
+    actions = st.columns(1 + len(promotions(best)))
+    if actions[0].button("🍴 Fork the winner", key="history_winner_fork", disabled=not best.payload):
+        _fork(best)
+    for col, (mode, body, credits) in zip(actions[1:], promotions(best), strict=True):
+        if col.button(f"⬆️ Same recipe, {mode} · {format_cost(credits)}", key=f"history_promote_{mode}"):
+            st.session_state["compose_fork"] = {"payload": body, "task_id": best.task_id}
+            st.switch_page("pages/2_Compose.py")
 
 
 def _import(ledger: LedgerStore, known: set[str]) -> None:
