@@ -268,7 +268,6 @@ def _shot(view: ComposeView, i: int, shot: dict[str, Any], count: int) -> None:
         c_len, c_up, c_down, c_del = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
         # no min/max here: the widget would show 13 while the form keeps 4; the rules report the range instead
         c_len.number_input("Seconds", step=1, key=f"compose_w_shot_{shot['id']}_duration",
-                           help=f"{rules.SHOT_DURATION_MIN}–{rules.SHOT_DURATION_MAX} s per shot",
                            on_change=_sync_shot, args=(shot["id"], "duration"))
         c_up.button("↑ Up", key=f"compose_up_{shot['id']}", disabled=i == 0, use_container_width=True,
                     on_click=_edit, args=(cp.move_shot, i, -1))
@@ -296,7 +295,8 @@ def _shots(view: ComposeView) -> None:
 def _settings(view: ComposeView) -> None:
     form, job = view.form, view.job
     st.subheader("Settings", divider="gray")
-    c_dur, c_mode, c_sound, c_aspect = st.columns(4)
+    # two rows of two: four columns cut "16:9" to "16" and wrapped "std · 1280×720" at 1024–1280 px
+    (c_dur, c_mode), (c_sound, c_aspect) = st.columns(2), st.columns(2)
     with c_dur:
         if form["compose_multi"]:
             st.metric("Duration", f"{job.total_duration} s", help="In multi-shot the duration is the sum of the shots.")
@@ -307,7 +307,7 @@ def _settings(view: ComposeView) -> None:
     with c_mode:
         ratio = job.aspect_ratio or form["compose_aspect"]
         bound(st.radio, "Mode", "compose_mode", options=list(rules.MODES),
-              format_func=lambda m: f"{m} · {RESOLUTIONS[m][ratio]}")
+              format_func=lambda m: f"{m}\u00a0·\u00a0{RESOLUTIONS[m][ratio]}")
         show(view, "mode")
     with c_sound:
         if form["compose_multi"]:
@@ -440,7 +440,7 @@ def _submit(ctx: AppContext, view: ComposeView) -> None:
 
 def _cost_and_submit(ctx: AppContext, view: ComposeView) -> None:
     balance = current_balance(ctx)
-    c_cost, c_bal = st.columns(2)
+    c_cost, c_bal = st.container(), st.container()  # stacked: side by side they were cut at 1024–1280 px
     c_cost.metric("This submit", f"{view.credits:,} credits" if view.credits is not None else "—",
                   help="Credits × US$0.005, from lib/kling/pricing for exactly these settings.")
     c_bal.metric("Balance", f"{balance:,.2f}" if balance is not None else "—")

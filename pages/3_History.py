@@ -172,7 +172,7 @@ def _picker(rows_by_id: dict[str, HistoryRow], shown: list[HistoryRow]) -> Histo
         row = rows_by_id.get(task_id or "")
         if row is None:
             return "— choose a run —" if task_id is None else f"{task_id} (not in this history)"
-        return f"{hv.state_badge(row)} · {hv.run_label(row)} · {hv.prompt_text(row)[:60]}"
+        return f"{hv.state_badge(row)} · {hv.run_label(row, prompt_chars=60)}"
 
     st.selectbox("Show details of", options, format_func=label, key="history_pick",
                  on_change=lambda: _select(st.session_state["history_pick"]))

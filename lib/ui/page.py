@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 # Players never grow past the viewport (a 9:16 video at full column width is ~1000 px tall). A constant, never data.
 PLAYER_MAX_VH = 70
 PAGE_CSS = (f'<style>[data-testid="stVideo"] {{max-height: {PLAYER_MAX_VH}vh; width: 100%; object-fit: contain;}}'
-            '[data-testid="stMetricValue"] > div {overflow: visible; text-overflow: clip; white-space: normal;}'
+            # a narrow column wraps a cost or balance instead of cutting it to "70 cre…"
+            '[data-testid="stMetricValue"] div, [data-testid="stMetricValue"] p '
+            '{white-space: normal; overflow: visible; text-overflow: clip; overflow-wrap: anywhere;}'
             "</style>")
 
 SESSION_DEFAULTS: dict[str, Any] = {
