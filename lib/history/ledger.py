@@ -13,10 +13,10 @@ import logging
 import os
 import shutil
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from filelock import FileLock, Timeout
 
@@ -31,15 +31,16 @@ from lib.history.csvfile import (
 )
 from lib.history.row import (
     COLUMNS,
-    FIELDS,
     OPTIONAL_COLUMNS,
     REQUIRED_COLUMNS,
     UNFINISHED_STATES,
     HistoryRow,
+    editable_fields,
 )
 from lib.history.transfer import ImportReport
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HISTORY_FILE = "history.csv"
 COMPACT_MIN = 1_000  # superseded lines kept before an update compacts the file
@@ -101,28 +102,23 @@ class Ledger:
         """(mtime_ns, size, inode) of the file: changes with every write (the LedgerStore cache key)."""
         return tuple(self.mtime_signature())
 
-    def rows(self) -> list[HistoryRow]:
-        """Every readable row, oldest first (unreadable lines are kept in the file and listed by unreadable())."""
+    def _read(self, view: Callable[[Snapshot, list[HistoryRow | None]], list[T]]) -> list[T]:
+        """`view(snapshot, typed rows)` computed under the lock ([] when there is no file)."""
         if not self.path.exists():
             return []
         with self._locked():
             snap = self._load()
-            if not snap:
-                return []
-            typed = self._typed(snap)
-            return [row for index in snap.ids.values() if (row := typed[index]) is not None]
+            return view(snap, self._typed(snap)) if snap else []
+
+    def rows(self) -> list[HistoryRow]:
+        """Every readable row, oldest first (unreadable lines are kept in the file and listed by unreadable())."""
+        return self._read(lambda snap, typed: [row for index in snap.ids.values()
+                                               if (row := typed[index]) is not None])
 
     def unreadable(self) -> list[tuple[int, str]]:
         """(line number, reason) of every line that cannot be read as a run; such lines are never changed."""
-        if not self.path.exists():
-            return []
-        with self._locked():
-            snap = self._load()
-            if not snap:
-                return []
-            typed = self._typed(snap)
-            return [(snap.line_of(i), snap.problems.get(i, "unreadable")) for i, r in enumerate(typed)
-                    if r is None and i not in snap.superseded]
+        return self._read(lambda snap, typed: [(snap.line_of(i), snap.problems.get(i, "unreadable"))
+                                               for i, r in enumerate(typed) if r is None and i not in snap.superseded])
 
     def get(self, task_id: str) -> HistoryRow | None:
         """The row for `task_id`, or None."""
@@ -155,10 +151,7 @@ class Ledger:
 
     def update(self, task_id: str, /, **fields: Any) -> HistoryRow:
         """Change fields of one row (updated_at defaults to now) by appending its new version; return the new row."""
-        unknown = sorted(set(fields) - set(FIELDS) | ({"task_id"} & set(fields)))
-        if unknown:
-            raise ValueError(f"Cannot update {', '.join(unknown)}: not an editable history column.")
-        fields.setdefault("updated_at", utc_now())
+        fields = editable_fields(fields)
         with self._locked():
             snap = self._load()
             index = snap.ids.get(task_id) if snap else None

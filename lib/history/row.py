@@ -291,6 +291,15 @@ class HistoryRow:
         )
 
 
+def editable_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a ledger update, checked (task_id and unknown names refused), `updated_at` defaulting to now:
+    the one rule every LedgerStore applies."""
+    unknown = sorted(set(fields) - set(FIELDS) | ({"task_id"} & set(fields)))
+    if unknown:
+        raise ValueError(f"Cannot update {', '.join(unknown)}: not an editable history column.")
+    return {"updated_at": utc_now(), **fields}
+
+
 def visible_to(row: HistoryRow, account: str) -> bool:
     """Sandbox rows are everyone's; a live row only for sessions using the key that created it
     (rows without an account, e.g. imported ones, are shown to every session)."""

@@ -20,10 +20,9 @@ from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, Table, Te
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import make_url
 
-from lib.common.clock import utc_now
 from lib.compose.form import FORM_DEFAULTS, default_form
 from lib.history.ledger import DuplicateTaskError, MergeResult, UnknownTaskError
-from lib.history.row import COLUMNS, FIELDS, UNFINISHED_STATES, HistoryRow
+from lib.history.row import COLUMNS, UNFINISHED_STATES, HistoryRow, editable_fields
 from lib.history.transfer import ImportReport
 
 log = logging.getLogger(__name__)
@@ -153,10 +152,7 @@ class SqlLedger:
 
     def update(self, task_id: str, /, **fields: Any) -> HistoryRow:
         """Change fields of one row under a row lock (updated_at defaults to now); return the new row."""
-        unknown = sorted(set(fields) - set(FIELDS) | ({"task_id"} & set(fields)))
-        if unknown:
-            raise ValueError(f"Cannot update {', '.join(unknown)}: not an editable history column.")
-        fields.setdefault("updated_at", utc_now())
+        fields = editable_fields(fields)
         with self.engine.begin() as conn:
             found = self._scan(f"{_SELECT} WHERE task_id = :id FOR UPDATE", {"id": task_id}, conn)
             old = found[0][1] if found else None
