@@ -122,11 +122,11 @@ class DraftStore:
         if saved is None or not isinstance(saved.get("form"), dict):
             return None
         form = default_form()
-        form.update({k: v for k, v in saved["form"].items() if k in FORM_DEFAULTS and _fits(FORM_DEFAULTS[k], v)})
+        form.update({k: v for k, v in saved["form"].items() if k in FORM_DEFAULTS and fits_form_field(FORM_DEFAULTS[k], v)})
         return form
 
 
-def _fits(default: object, value: object) -> bool:
+def fits_form_field(default: object, value: object) -> bool:
     """A stored field of the kind the form expects (a hand-edited file must not break the page)."""
     if default is None:
         return value is None or isinstance(value, dict)

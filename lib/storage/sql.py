@@ -20,6 +20,7 @@ from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, Table, Te
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import make_url
 
+from lib.compose.drafts import FORMS_KEPT, fits_form_field, valid_form_id
 from lib.compose.form import FORM_DEFAULTS, default_form
 from lib.history.ledger import DuplicateTaskError, MergeResult, UnknownTaskError
 from lib.history.row import COLUMNS, UNFINISHED_STATES, HistoryRow, editable_fields
@@ -49,6 +50,10 @@ INSERT INTO kling_counters VALUES ('ledger', 0);
 CREATE TABLE kling_drafts (name text PRIMARY KEY, saved_at text NOT NULL, form jsonb NOT NULL);
 CREATE TABLE kling_create_slots (account text NOT NULL, at double precision NOT NULL);
 CREATE INDEX kling_create_slots_at ON kling_create_slots (account, at);
+"""),
+    (2, """
+CREATE TABLE kling_forms (form_id text PRIMARY KEY, saved_at timestamptz NOT NULL DEFAULT now(), form jsonb NOT NULL);
+CREATE INDEX kling_forms_saved ON kling_forms (saved_at);
 """),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -254,6 +259,30 @@ class SqlDrafts:
         """Remove a draft (no error when it is already gone)."""
         with self.engine.begin() as conn:
             conn.execute(text("DELETE FROM kling_drafts WHERE name = :n"), {"n": name})
+
+    def save_form(self, form_id: str, form: Mapping[str, Any]) -> None:
+        """Keep the Compose form a `?form=<id>` address names, for every server (only form fields, never a key)."""
+        if not valid_form_id(form_id):
+            raise ValueError("not a form id")
+        fields = {k: copy.deepcopy(form[k]) for k in FORM_DEFAULTS if k in form}
+        stmt = text("INSERT INTO kling_forms (form_id, form) VALUES (:id, :form) ON CONFLICT (form_id) DO UPDATE "
+                    "SET saved_at = now(), form = excluded.form").bindparams(bindparam("form", type_=JSONB()))
+        with self.engine.begin() as conn:
+            conn.execute(stmt, {"id": form_id, "form": fields})
+            conn.execute(text("DELETE FROM kling_forms WHERE form_id IN (SELECT form_id FROM kling_forms "
+                              "ORDER BY saved_at DESC OFFSET :keep)"), {"keep": FORMS_KEPT})
+
+    def load_form(self, form_id: str) -> dict[str, Any] | None:
+        """The form an address names (defaults filled in), or None for an unknown or malformed id."""
+        if not valid_form_id(form_id):
+            return None
+        with self.engine.connect() as conn:
+            saved = conn.execute(text("SELECT form FROM kling_forms WHERE form_id = :id"), {"id": form_id}).scalar()
+        if not isinstance(saved, dict):
+            return None
+        form = default_form()
+        form.update({k: v for k, v in saved.items() if k in FORM_DEFAULTS and fits_form_field(FORM_DEFAULTS[k], v)})
+        return form
 
     def all(self) -> dict[str, dict[str, Any]]:
         """Every draft as DraftStore.all() gives it: {name: {"saved_at", "form"}} (used by the copy command)."""
