@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from lib.batch.background import resume_unfinished, server_senders
 from lib.common.settings import Settings, load_settings
 from lib.history.row import HistoryRow
 from lib.kie.client import KieClient
@@ -100,6 +101,8 @@ def start_services(secrets: Mapping[str, object] | None = None) -> Services:
     follower = Follower(storage, client_for, server_allowance(settings, sandbox),
                         callbacks_on=public_url() is not None, claimer=_lease_claimer(secrets)).start()
     receiver = CallbackReceiver(storage.ledger, follower, webhook_key())
+    resume_unfinished(settings.data_dir, server_senders(storage.ledger, storage.library, sandbox_kie, live_kie,
+                                                        public_url()))  # batches left running (issue 21)
     _current = Services(settings, storage, sandbox, follower, receiver)
     log.info("Kling Studio services started (data %s, %s mode, pid %d)", settings.data_dir,
              "sandbox" if settings.sandbox else "live", os.getpid())

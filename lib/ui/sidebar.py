@@ -35,7 +35,7 @@ def _forget_key() -> None:
 
 NAV = (("home.py", "Home", "🏠"), ("pages/1_Elements.py", "Elements", "🧩"),
        ("pages/2_Compose.py", "Compose", "✍️"), ("pages/3_History.py", "History", "🗂️"),
-       ("pages/4_Reel.py", "Reel", "🎞️"))
+       ("pages/4_Reel.py", "Reel", "🎞️"), ("pages/5_Batch.py", "Batch", "🧮"))
 
 
 def _sidebar(ctx: AppContext) -> None:
