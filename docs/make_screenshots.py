@@ -47,6 +47,30 @@ def settle(page, ms: int = 2500) -> None:
     page.wait_for_timeout(ms)
 
 
+def _pick(page, label: str, count: int) -> None:
+    """Open a multiselect and pick its first `count` options, one at a time (each pick reruns the page)."""
+    for _ in range(count):
+        page.get_by_label(label).click()
+        page.get_by_role("option").first.click()
+        page.keyboard.press("Escape")
+        settle(page, 1500)
+
+
+def _compare_and_reel(page, url: str) -> None:
+    """The synced compare of two demo takes, and the Reel page with two takes."""
+    page.goto(url + "/History")
+    settle(page)
+    _pick(page, "Runs to compare (2–4 finished runs)", 2)
+    page.get_by_text("Compare runs").scroll_into_view_if_needed()
+    page.wait_for_function("() => [...document.querySelectorAll('video')].filter(v => v.readyState >= 2).length >= 2",
+                           timeout=30_000)
+    page.locator(".st-key-history_compare_players").screenshot(path=str(OUT / "history-compare.png"))
+    page.goto(url + "/Reel")
+    settle(page)
+    _pick(page, "Takes in the reel", 2)
+    page.screenshot(path=str(OUT / "reel.png"), full_page=True)
+
+
 def main() -> None:
     from lib.elements.library import ElementLibrary
     from lib.kie.client import KieClient
@@ -127,7 +151,10 @@ def main() -> None:
             page.screenshot(path=str(OUT / "history.png"), full_page=True)
             page.goto(url + "/")
             settle(page)
+            page.get_by_role("button", name="Load demo project").click()  # sandbox only: a finished 2×2 grid
+            settle(page, 6000)
             page.screenshot(path=str(OUT / "home.png"), full_page=True)
+            _compare_and_reel(page, url)
             browser.close()
     finally:
         app.terminate()
