@@ -269,3 +269,11 @@ def test_table_shows_ratio_and_shot_count() -> None:
     frame = hv.table_frame([multi])
     assert frame.loc["m", "Ratio"] == "9:16" and frame.loc["m", "Shots"] == 2
     assert "sound on · 9:16 · a | b" in hv.run_label(multi)
+
+
+def test_timing_shows_kies_own_cost_time_beside_the_apps() -> None:
+    row = replace(ROWS[0], kie_cost_time=42.0)
+    text = hv.timing_text(row, row.created_at)
+    assert "took" in text and "KIE's costTime 42 s" in text
+    # documented as ms, observed in seconds: a value over a day is read as milliseconds
+    assert "KIE's costTime 42000 s" in hv.timing_text(replace(ROWS[0], kie_cost_time=42_000_000.0), row.created_at)

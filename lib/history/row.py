@@ -26,11 +26,11 @@ COLUMNS: tuple[str, ...] = (
     "prompt", "shots_json", "duration", "mode", "sound", "multi_shots", "elements", "aspect_ratio",
     "estimated_credits", "credits_consumed", "result_url", "local_video", "fail_code", "fail_msg",
     "payload_json", "rating", "notes", "last_checked_at", "stale", "account", "imported_at",
-    "callback_key",
+    "callback_key", "kie_cost_time",
 )
 FIELDS: tuple[str, ...] = COLUMNS[1:]
 # Columns added after schema 1 shipped: a file (or an export) without them still loads, the value defaults.
-OPTIONAL_COLUMNS = frozenset({"imported_at", "callback_key"})
+OPTIONAL_COLUMNS = frozenset({"imported_at", "callback_key", "kie_cost_time"})
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in OPTIONAL_COLUMNS)
 REQUIRED_FIELDS: tuple[str, ...] = REQUIRED_COLUMNS[1:]
 STATES: tuple[str, ...] = tuple(state.value for state in TaskState)  # queued, running, succeeded, failed, unknown
@@ -110,7 +110,7 @@ _PARSERS: dict[str, Any] = {
     "task_id": str.strip, "created_at": _parse_time_or_none, "updated_at": _parse_time_or_none,
     "last_checked_at": _parse_time_or_none, "imported_at": _parse_time_or_none, "origin": _parse_word, "state": _parse_word,
     "duration": _parse_int, "estimated_credits": _parse_int, "rating": _parse_rating,
-    "credits_consumed": _parse_float, "sound": _parse_bool, "multi_shots": _parse_bool, "stale": _parse_bool,
+    "credits_consumed": _parse_float, "kie_cost_time": _parse_float, "sound": _parse_bool, "multi_shots": _parse_bool, "stale": _parse_bool,
     "elements": _parse_elements,
 }
 _TEXT_FIELDS: tuple[str, ...] = tuple(name for name in FIELDS if name not in _PARSERS)
@@ -182,6 +182,7 @@ class HistoryRow:
     account: str = ""  # live rows: a one-way fingerprint of the key that created them (never the key)
     imported_at: datetime | None = None  # set on rows that came in through Import: history, never work to follow
     callback_key: str = ""  # a hash of this task's callback token (lib.tasks.callbacks); never the token
+    kie_cost_time: float | None = None  # KIE's own costTime for the finished task, as reported (seconds, observed)
 
     def __post_init__(self) -> None:
         fix = object.__setattr__

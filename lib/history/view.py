@@ -342,12 +342,18 @@ def credits_text(row: HistoryRow) -> str:
     return f"Estimated {est} credits · consumed {used}"
 
 
+def _kie_seconds(cost_time: float) -> float:
+    """KIE documents costTime in ms but sends seconds (kie-api.md §12.21): a value over a day is taken as ms."""
+    return cost_time / 1000 if cost_time > 86_400 else cost_time
+
+
 def timing_text(row: HistoryRow, now: datetime) -> str:
     """Submitted time, and how long it took (finished) or has been running (unfinished)."""
     created = f"Submitted {row.created_at:%Y-%m-%d %H:%M:%S} UTC"
     took = elapsed_seconds(row)
     if took is not None:
-        return f"{created} · finished {row.updated_at:%H:%M:%S} UTC · took {took:.0f} s"
+        kie = "" if row.kie_cost_time is None else f" · KIE's costTime {_kie_seconds(row.kie_cost_time):.0f} s"
+        return f"{created} · finished {row.updated_at:%H:%M:%S} UTC · took {took:.0f} s{kie}"
     waited = max(0.0, (now - row.created_at).total_seconds())
     checked = f" · last checked {row.last_checked_at:%H:%M:%S} UTC" if row.last_checked_at else ""
     return f"{created} · waiting {waited:.0f} s{checked}"

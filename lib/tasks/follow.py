@@ -77,6 +77,8 @@ def _fields_from_record(record: TaskRecord) -> dict[str, Any]:
         fields["fail_msg"] = record.fail_msg or ""
     if record.credits_consumed is not None and record.state.finished:  # not final while running
         fields["credits_consumed"] = float(record.credits_consumed)
+    if record.cost_time is not None and record.state.finished:
+        fields["kie_cost_time"] = float(record.cost_time)
     return fields
 
 
