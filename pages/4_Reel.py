@@ -53,8 +53,10 @@ def _play(ctx: AppContext, chain: list[str]) -> None:
 
 
 def _continue(ctx: AppContext, takes: dict[str, HistoryRow], chain: list[str]) -> None:
+    if S.get("reel_continue_pick") not in chain:  # default to the chain's last take, also when it grows
+        S["reel_continue_pick"] = chain[-1] if chain else None
     last = st.selectbox("Continue from this take", chain, format_func=lambda t: _label(takes, t),
-                        key="reel_continue_pick", index=len(chain) - 1 if chain else None)
+                        key="reel_continue_pick")
     if st.button("▶️ Continue in Compose (its last frame becomes the first frame)", key="reel_continue",
                  disabled=not last):
         try:
