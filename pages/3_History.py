@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.history import view as hv
+from lib.history.diff import diff_frame, payload_diff
 from lib.history.ledger import HistoryFileError
 from lib.history.row import ORIGINS, STATES, HistoryRow, visible_to
 from lib.history.transfer import export_csv, import_csv, recipe_json
@@ -346,7 +347,7 @@ def _compare(ctx: AppContext, ledger: LedgerStore, shown: list[HistoryRow], by_i
     synced_controls()
     _winner(ledger, runs, labels)
     only = st.toggle("Only fields that differ", key="history_compare_only", persist_state=KEEP)
-    frame = hv.diff_frame(hv.payload_diff([r.payload for r in runs]), labels, only_differences=only)
+    frame = diff_frame(payload_diff([r.payload for r in runs]), labels, only_differences=only)
     st.caption(f"{int(frame['differs'].sum())} differing field(s) highlighted.")
     styled = frame.style.apply(lambda r: [HIGHLIGHT if r["differs"] else ""] * len(r), axis=1)
     # every compared run visible at 1400 px: run columns share the width instead of scrolling sideways

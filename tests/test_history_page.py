@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lib.history import view as hv
+from lib.history.diff import ABSENT
 from lib.history.ledger import Ledger
 from lib.history.row import HistoryRow
 from lib.history.transfer import export_csv
@@ -247,7 +248,7 @@ def test_compare_shows_players_and_highlighted_diff(ledger: Ledger) -> None:
     diff = next(d for d in at.dataframe if "Field" in d.value.columns).value.set_index("Field")
     assert (diff.loc["input.mode", "#1 task_ok1"], diff.loc["input.mode", "#2 task_ok2"]) == ("std", "pro")
     assert bool(diff.loc["input.mode", "differs"]) and not bool(diff.loc["input.duration", "differs"])
-    assert diff.loc["input.kling_elements[0].name", "#2 task_ok2"] == hv.ABSENT
+    assert diff.loc["input.kling_elements[0].name", "#2 task_ok2"] == ABSENT
     assert len(at.get("video")) == 2
     at.toggle(key="history_compare_only").set_value(True).run()
     diff = next(d for d in at.dataframe if "Field" in d.value.columns).value

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lib.history import view as hv
+from lib.history.diff import ABSENT, diff_frame, flatten_payload, payload_diff
 from lib.history.row import HistoryRow
 from lib.kie.errors import FIXES, advice_for_failure
 from lib.storage.files import FileMedia
@@ -158,13 +159,13 @@ def test_table_frame_has_badges_links_and_costs() -> None:
     ({}, {}),
 ])
 def test_flatten_payload(value: dict, flat: dict) -> None:
-    assert hv.flatten_payload(value) == flat
+    assert flatten_payload(value) == flat
 
 
 def test_payload_diff_flags_changed_added_and_missing_fields() -> None:
     a = payload(prompt="a cat", mode="std")
     b = payload(prompt="a cat", mode="pro", elements=("fox",))
-    diff = {d.path: d for d in hv.payload_diff([a, b])}
+    diff = {d.path: d for d in payload_diff([a, b])}
     assert diff["input.mode"].values == ("std", "pro") and diff["input.mode"].differs
     assert diff["input.prompt"].values == ("a cat", "a cat") and not diff["input.prompt"].differs
     assert diff["input.kling_elements[0].name"].values == (None, "fox") and diff["input.kling_elements[0].name"].differs
@@ -173,14 +174,14 @@ def test_payload_diff_flags_changed_added_and_missing_fields() -> None:
 
 def test_payload_diff_orders_list_indices_numerically() -> None:
     shots = {"input": {"multi_prompt": [{"prompt": str(i)} for i in range(12)]}}
-    paths = [d.path for d in hv.payload_diff([shots])]
+    paths = [d.path for d in payload_diff([shots])]
     assert paths.index("input.multi_prompt[2].prompt") < paths.index("input.multi_prompt[10].prompt")
 
 
 @pytest.mark.parametrize(("only", "fields"), [(False, 7), (True, 2)])
 def test_diff_frame(only: bool, fields: int) -> None:
     a, b, c = payload(mode="std"), payload(mode="pro"), payload(mode="std", sound=True)
-    frame = hv.diff_frame(hv.payload_diff([a, b, c]), ["#1", "#2", "#3"], only_differences=only)
+    frame = diff_frame(payload_diff([a, b, c]), ["#1", "#2", "#3"], only_differences=only)
     assert list(frame.columns) == ["Field", "#1", "#2", "#3", "differs"]
     assert len(frame) == fields
     mode = frame.set_index("Field").loc["input.mode"]
@@ -188,10 +189,10 @@ def test_diff_frame(only: bool, fields: int) -> None:
 
 
 def test_diff_frame_marks_absent_and_needs_unique_labels() -> None:
-    frame = hv.diff_frame(hv.payload_diff([payload(), payload(elements=("owl",))]), ["a", "b"], True)
-    assert hv.ABSENT in frame["a"].tolist()
+    frame = diff_frame(payload_diff([payload(), payload(elements=("owl",))]), ["a", "b"], True)
+    assert ABSENT in frame["a"].tolist()
     with pytest.raises(ValueError, match="unique"):
-        hv.diff_frame([], ["a", "a"])
+        diff_frame([], ["a", "a"])
 
 
 @pytest.mark.parametrize(("library", "missing"), [
