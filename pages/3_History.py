@@ -10,7 +10,7 @@ import streamlit as st
 
 from lib.history import view as hv
 from lib.history.diff import diff_frame, payload_diff
-from lib.history.ledger import HistoryFileError
+from lib.history.errors import HistoryFileError
 from lib.history.row import ORIGINS, STATES, HistoryRow, visible_to
 from lib.history.transfer import export_csv, import_csv, recipe_json
 from lib.history.winner import pick_winner, promotions

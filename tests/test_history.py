@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.history.ledger import DuplicateTaskError, HistoryFileError, Ledger, UnknownTaskError
+from lib.history.errors import DuplicateTaskError, HistoryFileError, UnknownTaskError
+from lib.history.ledger import Ledger
 from lib.history.row import COLUMNS, SCHEMA_VERSION, HistoryRow
 from lib.history.transfer import ImportReport, export_csv, import_csv, recipe_json
 from lib.kie.models import TaskState

@@ -107,7 +107,7 @@ class _BrokenLedger:
     """A ledger whose disk write fails (full disk, lock held by another process)."""
 
     def append(self, row):
-        from lib.history.ledger import HistoryFileError
+        from lib.history.errors import HistoryFileError
 
         raise HistoryFileError("history.csv is locked by another process")
 

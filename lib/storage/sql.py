@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 
 from lib.compose.drafts import FORMS_KEPT, fits_form_field, valid_form_id
 from lib.compose.form import FORM_DEFAULTS, default_form
-from lib.history.ledger import DuplicateTaskError, MergeResult, UnknownTaskError
+from lib.history.errors import DuplicateTaskError, UnknownTaskError
+from lib.history.ledger import MergeResult
 from lib.history.row import COLUMNS, UNFINISHED_STATES, HistoryRow, editable_fields
 from lib.history.transfer import ImportReport
 

@@ -6,7 +6,7 @@ import logging
 
 import streamlit as st
 
-from lib.history.ledger import HistoryError
+from lib.history.errors import HistoryError
 from lib.tasks.follow import follow_tick, is_followable
 from lib.tasks.service import current
 from lib.trust.text import md, md_line

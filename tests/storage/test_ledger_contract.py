@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lib.history.ledger import DuplicateTaskError, Ledger, UnknownTaskError
+from lib.history.errors import DuplicateTaskError, UnknownTaskError
+from lib.history.ledger import Ledger
 from lib.history.row import HistoryRow
 from lib.history.transfer import ImportReport, as_imported, export_csv, import_csv
 from lib.kie.models import TaskState
