@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lib.elements.library import ElementLibrary
+from tests.pages.test_elements_page import data_dir, fill, gif, open_page, png, save, texts, two_pngs  # noqa: F401
 from tests.reliability.conftest import snapshot
-from tests.test_elements_page import data_dir, fill, gif, open_page, png, save, texts, two_pngs  # noqa: F401
 
 CASES = {
     "name with a space": ({"name": "my cat", "files": two_pngs()}, "has a space"),

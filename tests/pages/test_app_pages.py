@@ -16,7 +16,7 @@ def _app(monkeypatch: pytest.MonkeyPatch, data: Path, env: dict[str, str]) -> Ap
     monkeypatch.setenv("KLING_STUDIO_DATA", str(data))
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "home.py"), default_timeout=60)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "home.py"), default_timeout=60)
     return at.run()
 
 

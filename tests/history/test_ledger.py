@@ -25,7 +25,7 @@ from lib.history.transfer import ImportReport, export_csv, import_csv, recipe_js
 from lib.kie.models import TaskState
 from tests.csv_helpers import split_torn_tail
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 NASTY = ["=1+1", "+SUM(A1)", "-5", "@x", "\tx", "\rx", "'quoted", "''double", "'", "ünïcødé 🎬 漢字",
          "line1\nline2", "a,b,c", 'say "hi"', "\r\n", " lead space", ""]

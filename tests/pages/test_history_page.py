@@ -23,7 +23,7 @@ from lib.tasks.submit import submit_payload
 from tests.conftest import shown_text
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-APP = str(Path(__file__).resolve().parents[1] / "home.py")
+APP = str(Path(__file__).resolve().parents[2] / "home.py")
 
 
 def payload(prompt: str, mode: str = "std", sound: bool = False, elements: tuple[str, ...] = ()) -> dict:

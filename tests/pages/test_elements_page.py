@@ -18,7 +18,7 @@ from lib.elements.library import ElementLibrary
 from tests.conftest import shown_text
 
 PAGE = "pages/1_Elements.py"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 THREE_DAYS_S = 3 * 24 * 3600
 
 
