@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 import streamlit as st
+from sqlalchemy.engine import Engine
 
 from lib.common.settings import Settings
 from lib.elements.model import Uploader
@@ -22,6 +23,8 @@ from lib.sandbox.server import SandboxServer
 from lib.sandbox.shared import shared_sandbox
 from lib.storage.base import LedgerStore, LibraryStore, Storage
 from lib.storage.open import open_storage
+from lib.storage.sql import SqlLedger
+from lib.tasks.leases import SharedRateLimiter
 from lib.tasks.submit import RateLimiter
 from lib.trust.fetch import operator_private_origins
 
@@ -177,14 +180,22 @@ def allow_private_results(ctx: AppContext) -> tuple[str, ...]:
 
 @st.cache_resource(show_spinner=False)
 def _rate_limiter_for(account: str) -> RateLimiter:
-
     return RateLimiter()
 
 
-def get_rate_limiter(ctx: AppContext) -> RateLimiter:
-    """KIE's 20-creates-per-10-s limit is per account, so every session with the same key shares one limiter.
-    Keyed by the key's one-way fingerprint: the key itself is never cached."""
-    return _rate_limiter_for(f"{ctx.client.account}|{ctx.client.api_base}")
+@st.cache_resource(show_spinner=False)
+def _shared_limiter_for(account: str, _engine: Engine) -> SharedRateLimiter:
+    return SharedRateLimiter(_engine, account)
+
+
+def get_rate_limiter(ctx: AppContext) -> RateLimiter | SharedRateLimiter:
+    """KIE's 20-creates-per-10-s limit is per account, so every session with the same key shares one limiter —
+    in team mode counted in the database, so every server shares it too. Keyed by the key's one-way fingerprint:
+    the key itself is never cached."""
+    account = f"{ctx.client.account}|{ctx.client.api_base}"
+    if isinstance(ctx.storage.ledger, SqlLedger):
+        return _shared_limiter_for(account, ctx.storage.ledger.engine)
+    return _rate_limiter_for(account)
 
 
 
