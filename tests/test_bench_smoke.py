@@ -17,7 +17,7 @@ sys.path.insert(0, str(BENCH))
 
 
 @pytest.mark.parametrize("name", ["bench_pages", "bench_uploads", "bench_polling", "bench_startup",
-                                  "run_all", "bench_history", "bench_media", "bench_follower", "bench_reel", "bench_batch", "bench_animatic"])
+                                  "run_all", "bench_history", "bench_media", "bench_follower", "bench_reel", "bench_batch", "bench_animatic", "browser_latency"])
 def test_imports(name: str) -> None:
     module = importlib.import_module(name)
     assert callable(getattr(module, "run", None) or getattr(module, "main", None))
