@@ -15,6 +15,7 @@ from lib.elements.model import Element
 from lib.kling import rules
 from lib.kling.job import referenced_names
 from lib.kling.pricing import format_cost
+from lib.kling.problems import errors_only
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class PlannedJob:
     @property
     def errors(self) -> list[RowProblem]:
         """The problems that keep this job from being sent."""
-        return [p for p in self.problems if p.level == rules.ERROR]
+        return errors_only(self.problems)
 
     @property
     def ok(self) -> bool:

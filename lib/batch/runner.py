@@ -29,6 +29,7 @@ from lib.kling.job import build_payload, job_from_payload, referenced_names
 from lib.storage.base import LedgerStore, LibraryStore
 from lib.tasks.submit import UNKNOWN_MSG, RateLimiter, new_batch_id, submit_payload
 from lib.trust.limits import MIB, loads_bounded
+from lib.trust.paths import inside
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def batches_dir(data_dir: Path) -> Path:
 def _path(data_dir: Path, batch_id: str) -> Path:
     if not BATCH_ID_RE.fullmatch(batch_id):
         raise ValueError(f"{batch_id!r} is not a batch id")
-    return batches_dir(data_dir) / f"{batch_id}.json"
+    return inside(data_dir, BATCHES_DIR, f"{batch_id}.json")  # the one path-from-data rule, after the id check
 
 
 def save_batch(data_dir: Path, batch: Batch) -> None:

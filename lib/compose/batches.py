@@ -16,7 +16,7 @@ from lib.kie.errors import ValidationError
 from lib.kling import rules
 from lib.kling.job import Job, build_payload, referenced_names
 from lib.kling.pricing import estimate_credits, format_cost
-from lib.kling.problems import Problem
+from lib.kling.problems import Problem, errors_only
 from lib.kling.validation import validate_payload
 from lib.storage.base import LedgerStore, LibraryStore, MediaStore
 from lib.tasks.submit import RateLimiter, new_batch_id, submit_payload
@@ -113,7 +113,7 @@ def dry_run(payloads: list[dict[str, Any]], *, balance: Any, limit: int, extra: 
     for payload in payloads:
         problems.extend(p for p in validate_payload(payload) if p not in problems)
     credits = batch_cost(payloads)
-    return DryRun(len(payloads), credits, [p for p in problems if p.level == rules.ERROR],
+    return DryRun(len(payloads), credits, errors_only(problems),
                   [p for p in problems if p.level != rules.ERROR], needs_confirmation(credits, balance, limit),
                   list(pending_uploads))
 

@@ -16,7 +16,7 @@ from lib.compose.snippets import SnippetReadiness, snippet_readiness
 from lib.elements.model import Element, reference_advice
 from lib.kling import rules
 from lib.kling.job import Job, build_payload, referenced_names
-from lib.kling.problems import Problem
+from lib.kling.problems import Problem, errors_only
 from lib.kling.validation import validate_payload
 
 
@@ -112,7 +112,7 @@ def evaluate(form: Mapping[str, Any], elements: Sequence[Element]) -> ComposeVie
     only_variants = _variant_problems(variants, payloads, problems, [e.name for e in elements])
     if only_variants:
         by_field.setdefault("variants", []).extend(only_variants)
-    errors = [p for p in problems if p.level == rules.ERROR] + only_variants
+    errors = errors_only(problems) + only_variants
     return ComposeView(form=form, elements=tuple(elements), job=job, payload=payload, pending_uploads=tuple(pending),
                        problems=tuple(problems), by_field=by_field, variants=tuple(variants),
                        payloads=tuple(payloads), variant_error=variant_error, errors=tuple(errors),

@@ -24,6 +24,7 @@ from lib.kie.errors import (
     ValidationError,
 )
 from lib.kling.pricing import estimate_credits
+from lib.kling.problems import errors_only
 from lib.kling.validation import validate_payload
 from lib.tasks.callbacks import new_callback
 
@@ -121,7 +122,7 @@ def submit_payload(client: KieClient, ledger: LedgerStore, payload: dict[str, An
     A 429 is waited out (KIE's Retry-After, else 2/4/8 s with jitter) and re-sent; `on_wait(seconds)` is told
     before each wait so the page can say "rate limited, retrying in N s". With `callbacks_to` (KLING_PUBLIC_URL)
     and no callBackUrl of the user's own, the task carries an unguessable callback URL of this server."""
-    errors = [p for p in validate_payload(payload) if p.level == "error"]
+    errors = errors_only(validate_payload(payload))
     if errors:
         raise ValidationError(errors)
     # Built before paying, so nothing about the row can fail once KIE has created the task.
