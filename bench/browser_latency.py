@@ -5,7 +5,8 @@ with Streamlit's own ForwardMsg protobuf) plus two animation frames. Each intera
 with the bare click, and the script prints median and spread beside the issue's target (≤ 1.5× a bare click).
 The History rows use a ledger of HISTORY_ROWS runs generated here.
 
-Run: python bench/browser_latency.py [--rounds N] [--rows N]
+Run: python bench/browser_latency.py [--rounds N] [--rows N] [--only History]
+Rows live in bench/latency_<page>.py (one Interaction each).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import CHROMIUM, CHROMIUM_ARGS, ROOT, Figure, StreamlitServer, table  # noqa: E402
+from _latency import Interaction, Page, settle  # noqa: E402
 
 BARE = '''import streamlit as st
 st.button("bare click")
@@ -62,10 +64,6 @@ class Watcher:
         return time.perf_counter() - start
 
 
-def _settle(page: object) -> None:
-    page.wait_for_timeout(1500)  # type: ignore[attr-defined]
-
-
 def _seed(data: Path, rows: int) -> None:
     from bench_history import seed
 
@@ -74,41 +72,46 @@ def _seed(data: Path, rows: int) -> None:
     seed(Ledger.in_dir(data), rows)
 
 
-def interactions(page: object, url: str) -> dict[str, tuple[str, Callable[[], None]]]:
-    """name -> (page to open, the action to time); each action is repeatable."""
-    toggle = {"on": False}
+def interactions(only: str = "") -> list[Interaction]:
+    """Every page's rows (bench/latency_<page>.py), those whose name contains `only` when given."""
+    import latency_compose
+    import latency_elements
+    import latency_history
 
-    def add_shot() -> None:
-        page.get_by_role("button", name="➕ Add shot").click()  # type: ignore[attr-defined]
-
-    def remove_shot() -> None:
-        page.get_by_role("button", name="✕ Remove").last.click()  # type: ignore[attr-defined]
-
-    def toggle_multi() -> None:
-        page.get_by_text("Multi-shot (up to 5 shots)").click()  # type: ignore[attr-defined]
-        toggle["on"] = not toggle["on"]
-
-    def search() -> None:
-        box = page.get_by_placeholder("prompt, notes, task id, element…")  # type: ignore[attr-defined]
-        box.fill("take 1" if box.input_value() != "take 1" else "take 2")
-        box.press("Enter")
-
-    return {"Compose: toggle Multi-shot": ("Compose", toggle_multi),
-            "Compose: add a shot": ("Compose", add_shot),
-            "Compose: remove a shot": ("Compose", remove_shot),
-            "History: search": ("History", search)}
+    rows = [*latency_compose.INTERACTIONS, *latency_history.INTERACTIONS, *latency_elements.INTERACTIONS]
+    return [row for row in rows if only.lower() in row.name.lower()]
 
 
-def run(rounds: int = 7, rows: int = 10_000) -> list[Figure]:
+def _measure(bare_page: Page, bare_watch: Watcher, app_page: Page, app_watch: Watcher, url: str,
+             rows: list[Interaction], rounds: int) -> dict[str, list[float]]:
+    results: dict[str, list[float]] = {"bare click": []}
+    for row in rows:
+        app_page.goto(f"{url}/{row.path}")
+        settle(app_page)
+        if row.setup:
+            row.setup(app_page)
+        results[row.name] = []
+        for _ in range(rounds):
+            results["bare click"].append(bare_watch.timed(
+                lambda: bare_page.get_by_role("button", name="bare click").click()))
+            if row.before:
+                row.before(app_page)
+            results[row.name].append(app_watch.timed(lambda r=row: r.action(app_page)))
+    return results
+
+
+def run(rounds: int = 7, rows: int = 10_000, only: str = "") -> list[Figure]:
     """Measure and return the figures (medians, with the spread as a note)."""
     from playwright.sync_api import sync_playwright
 
+    chosen = interactions(only)
     with tempfile.TemporaryDirectory() as tmp:
         bare_script = Path(tmp) / "bare.py"
         bare_script.write_text(BARE)
         data = Path(tmp) / "data"
         data.mkdir()
-        _seed(data, rows)
+        if any(row.uses_ledger for row in chosen):
+            _seed(data, rows)
         bare = StreamlitServer(bare_script, Path(tmp) / "bare-data").start()
         app = StreamlitServer(ROOT / "streamlit_app.py", data).start()
         try:
@@ -119,35 +122,21 @@ def run(rounds: int = 7, rows: int = 10_000) -> list[Figure]:
                 bare_page, app_page = browser.new_page(), browser.new_page(viewport={"width": 1400, "height": 1600})
                 bare_watch, app_watch = Watcher(bare_page), Watcher(app_page)
                 bare_page.goto(bare.url)
-                _settle(bare_page)
-                results: dict[str, list[float]] = {"bare click": []}
-                for name, (path, action) in interactions(app_page, app.url).items():
-                    app_page.goto(f"{app.url}/{path}")
-                    _settle(app_page)
-                    if name.startswith("Compose: add") or name.startswith("Compose: remove"):
-                        if not app_page.get_by_role("button", name="➕ Add shot").count():
-                            app_page.get_by_text("Multi-shot (up to 5 shots)").click()
-                            _settle(app_page)
-                    results[name] = []
-                    for _ in range(rounds):
-                        results["bare click"].append(bare_watch.timed(
-                            lambda: bare_page.get_by_role("button", name="bare click").click()))
-                        if name == "Compose: add a shot" and app_page.get_by_role("button", name="✕ Remove").count() >= 4:
-                            app_page.get_by_role("button", name="✕ Remove").last.click()
-                            _settle(app_page)
-                        if name == "Compose: remove a shot" and app_page.get_by_role("button", name="✕ Remove").count() <= 1:
-                            app_page.get_by_role("button", name="➕ Add shot").click()
-                            _settle(app_page)
-                        results[name].append(app_watch.timed(action))
+                settle(bare_page)
+                results = _measure(bare_page, bare_watch, app_page, app_watch, app.url, chosen, rounds)
                 browser.close()
         finally:
             bare.proc.terminate()  # type: ignore[union-attr]
             app.proc.terminate()  # type: ignore[union-attr]
+    return _figures(results, {row.name for row in chosen if row.uses_ledger}, rows)
+
+
+def _figures(results: dict[str, list[float]], ledger_rows: set[str], rows: int) -> list[Figure]:
     base = statistics.median(results.pop("bare click"))
     figures = [Figure("bare click (baseline)", f"{base * 1000:.0f} ms", "—", "—", None)]
     for name, times in results.items():
         median = statistics.median(times)
-        figures.append(Figure(f"click: {name}" + (f" ({rows:,} runs)" if name.startswith("History") else ""),
+        figures.append(Figure(f"click: {name}" + (f" ({rows:,} runs)" if name in ledger_rows else ""),
                               f"{median * 1000:.0f} ms ({median / base:.1f}×)", f"bare: {base * 1000:.0f} ms",
                               "≤ 1.5× bare", median <= 1.5 * base,
                               f"spread {min(times) * 1000:.0f}–{max(times) * 1000:.0f} ms over {len(times)} clicks"))
@@ -158,8 +147,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--only", default="", help="only the rows whose name contains this, e.g. History")
     args = parser.parse_args()
-    print(table(run(args.rounds, args.rows)))
+    print(table(run(args.rounds, args.rows, args.only)))
 
 
 if __name__ == "__main__":
