@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from lib.sandbox.backend import SandboxBackend, SandboxConfig
+from lib.sandbox.backend import SandboxBackend
+from lib.sandbox.config import SandboxConfig
 from lib.sandbox.errors import SandboxError, UploadError
 from lib.sandbox.server import SandboxServer, start_sandbox
 

@@ -21,7 +21,7 @@ from lib.sandbox.errors import SandboxError, UploadError
 from lib.sandbox.jobspec import spec_from_payload
 
 if TYPE_CHECKING:  # the backend mixes this store in, so importing it at run time would be a cycle
-    from lib.sandbox.backend import SandboxConfig, SandboxTask
+    from lib.sandbox.config import SandboxConfig, SandboxTask
 
 logger = logging.getLogger(__name__)
 
