@@ -93,7 +93,12 @@ class MediaStore(Protocol):
         """A local file that plays the archived video of `task_id`, or None when there is none."""
 
     def delete_video(self, task_id: str) -> bool:
-        """Remove the archived video of `task_id`; True when one was removed."""
+        """Remove the archived video of `task_id` (and its thumbnail); True when one was removed."""
+
+    def thumbnail(self, task_id: str) -> Path | None:
+        """A local JPEG (about 160 px on the long side) of the archived video's first frame, made when the video
+        is stored or, for videos archived earlier, on first call; None when there is no video or it cannot be
+        decoded (never an exception)."""
 
 
 @dataclass(frozen=True)

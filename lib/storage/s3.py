@@ -11,7 +11,8 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,15 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from lib.storage.files import thumbnail_file, write_thumbnail
 from lib.trust.paths import existing_video, safe_id, video_file, videos_dir
 
 log = logging.getLogger(__name__)
 
 PRESIGN_S = 300          # a browser needs the link only long enough to start playing
+NO_VIDEO_RECHECK_S = 30.0  # a task without a video is asked about again after this (another server may archive it)
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
@@ -128,12 +131,21 @@ def video_name(task_id: str) -> str:
     return f"videos/{safe_id(task_id)}.mp4"
 
 
+def thumbnail_name(task_id: str) -> str:
+    """The object name of a task's thumbnail (derived from the id, like its video)."""
+    return f"thumbnails/{safe_id(task_id)}.jpg"
+
+
 class S3Media:
     """The MediaStore in a bucket: `videos/<task id>.mp4`, with a deletable local cache for playing."""
 
-    def __init__(self, blobs: S3Blobs, cache_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, blobs: S3Blobs, cache_dir: str | os.PathLike[str],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.blobs = blobs
         self.cache_dir = Path(cache_dir)
+        self.clock = clock
+        self._no_video: dict[str, float] = {}  # task id -> when the bucket last had no video for it
+        self._undecodable: set[str] = set()     # videos that gave no frame (not decoded again by this server)
 
     def staging_dir(self) -> Path:
         """Downloads are written into the cache, then uploaded."""
@@ -149,6 +161,8 @@ class S3Media:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
         log.info("archived the video of %s to the bucket", task_id)
+        self._forget_thumbnail(task_id)
+        self._make_thumbnail(task_id, target)
 
     def video(self, task_id: str) -> Path | None:
         """A cached local copy of the archived video (fetched from the bucket on a miss), or None."""
@@ -171,10 +185,49 @@ class S3Media:
         cached = existing_video(self.cache_dir, task_id)
         if cached is not None:
             cached.unlink(missing_ok=True)
+        self._forget_thumbnail(task_id)
+        self.blobs.delete(thumbnail_name(task_id))
         removed = self.blobs.delete(video_name(task_id))
         if removed:
             log.info("deleted the archived video of %s", task_id)
         return removed
+
+    def thumbnail(self, task_id: str) -> Path | None:
+        """The cached thumbnail of the archived video, fetched from the bucket or made (and stored there) on a
+        miss; None when there is no video or it cannot be decoded."""
+        target = thumbnail_file(self.cache_dir, task_id)
+        if target is None or task_id in self._undecodable:
+            return None
+        if target.is_file():
+            return target
+        seen_none = self._no_video.get(task_id)
+        if seen_none is not None and self.clock() - seen_none < NO_VIDEO_RECHECK_S:
+            return None
+        if self.blobs.fetch(thumbnail_name(task_id), target):
+            return target
+        video = self.video(task_id)
+        if video is None:
+            self._no_video[task_id] = self.clock()
+            return None
+        return self._make_thumbnail(task_id, video)
+
+    def _make_thumbnail(self, task_id: str, video: Path) -> Path | None:
+        target = thumbnail_file(self.cache_dir, task_id)
+        if target is None or not write_thumbnail(video, target):
+            self._undecodable.add(task_id)
+            return None
+        try:
+            self.blobs.put_file(thumbnail_name(task_id), target, "image/jpeg")
+        except (BotoCoreError, ClientError) as exc:  # the local copy still shows; another server makes its own
+            log.warning("could not store the thumbnail of %s in the bucket: %s", task_id, exc)
+        return target
+
+    def _forget_thumbnail(self, task_id: str) -> None:
+        self._no_video.pop(task_id, None)
+        self._undecodable.discard(task_id)
+        target = thumbnail_file(self.cache_dir, task_id)
+        if target is not None:
+            target.unlink(missing_ok=True)
 
     def clear_cache(self) -> None:
         """Drop every cached file (the bucket keeps everything)."""
