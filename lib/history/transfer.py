@@ -171,18 +171,35 @@ def as_imported(row: HistoryRow, now: datetime) -> HistoryRow:
         payload_json=clean, imported_at=row.imported_at or now, callback_key="")
 
 
+def _bounded_records(data: bytes, max_bytes: int, max_rows: int) -> list[tuple[int, list[str]]]:
+    """The file's (line, cells) records; raises ValueError (sizes) or csv.Error before reading past the bounds."""
+    check_size(len(data), max_bytes, "This history file")
+    records = []
+    for record in iter_records(_decode_import(data)):
+        records.append(record)
+        if len(records) > max_rows + 1:
+            raise InputTooLarge(f"This history file has more than {max_rows:,} rows; the limit is {max_rows:,}. "
+                                "Split it into smaller files and import them one by one.")
+    return records
+
+
+def _header_problem(first: list[str], header: list[str]) -> ImportReport | None:
+    """A report naming the missing columns when `header` is not a history export's, else None."""
+    missing = [name for name in REQUIRED_FIELDS if name not in header]
+    if not missing:
+        return None
+    extra = [name for name in header if name not in COLUMNS]
+    return ImportReport(missing_columns=missing, extra_columns=extra, error=(
+        f"This is not a Kling Studio history export: missing column(s) {', '.join(missing)} "
+        f"(its first line reads {', '.join(first)[:80]!r}). Export the history again, or add those columns."))
+
+
 def import_csv(data: bytes, *, max_cell_bytes: int = MAX_CELL_BYTES, max_bytes: int = MAX_HISTORY_IMPORT_BYTES,
                max_rows: int = MAX_HISTORY_IMPORT_ROWS, now: datetime | None = None) -> ImportReport:
     """Read an exported history CSV; never raises for bad input, the report says what was wrong."""
     now = now or utc_now()
     try:
-        check_size(len(data), max_bytes, "This history file")
-        records = []
-        for record in iter_records(_decode_import(data)):
-            records.append(record)
-            if len(records) > max_rows + 1:
-                raise InputTooLarge(f"This history file has more than {max_rows:,} rows; the limit is {max_rows:,}. "
-                                    "Split it into smaller files and import them one by one.")
+        records = _bounded_records(data, max_bytes, max_rows)
     except ValueError as exc:
         return ImportReport(error=str(exc))
     except csv.Error as exc:
@@ -191,26 +208,20 @@ def import_csv(data: bytes, *, max_cell_bytes: int = MAX_CELL_BYTES, max_bytes: 
     if not records:
         return ImportReport(error="The file is empty: there is nothing to import.")
     header = [restore_cell(name.strip()) for name in records[0][1]]
-    missing = [name for name in REQUIRED_FIELDS if name not in header]
-    extra = [name for name in header if name not in COLUMNS]
-    if missing:
-        first = ", ".join(records[0][1])[:80]
-        return ImportReport(missing_columns=missing, extra_columns=extra, error=(
-            f"This is not a Kling Studio history export: missing column(s) {', '.join(missing)} "
-            f"(its first line reads {first!r}). Export the history again, or add those columns."))
-    rows: list[HistoryRow] = []
+    problem = _header_problem(records[0][1], header)
+    if problem is not None:
+        return problem
+    rows: dict[str, HistoryRow] = {}
     bad: list[tuple[int, str]] = []
     duplicates: list[str] = []
-    seen: set[str] = set()
     for line, cells in records[1:]:
         try:
             row = _import_row(header, cells, max_cell_bytes, now)
         except ValueError as exc:
             bad.append((line, str(exc)))
             continue
-        if row.task_id in seen:
+        if row.task_id in rows:
             duplicates.append(row.task_id)
-            continue
-        seen.add(row.task_id)
-        rows.append(row)
-    return ImportReport(rows, bad, duplicates, [], extra)
+        else:
+            rows[row.task_id] = row
+    return ImportReport(list(rows.values()), bad, duplicates, [], [name for name in header if name not in COLUMNS])
