@@ -22,6 +22,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from lib.common.atomic import write_atomically
+from lib.elements.bundle import add_bundled, export_bundle, open_bundle, with_stored
 from lib.elements.model import (
     LOCAL_METHODS,
     SCHEMA_VERSION,
@@ -299,6 +300,35 @@ class ElementLibrary:
             result = add_imported(elements, entries, stamp, on_clash=on_clash, only=only)
             if result.added:
                 self._save(elements.values())
+        for element_id in result.replaced:
+            shutil.rmtree(self._folder(element_id), ignore_errors=True)
+        return result
+
+    def export_bundle(self) -> bytes:
+        """The library as a portable zip: library.json plus the stored originals (lib.elements.bundle)."""
+        return export_bundle(self.list(), self.local_file)
+
+    def import_bundle(self, data: bytes, now: datetime | None = None, on_clash: Mapping[str, str] | None = None,
+                      only: Collection[str] | None = None) -> ImportResult:
+        """Add the good elements of a bundle with their originals (checked like uploads); clashes as for
+        import_json. A refused bundle changes nothing."""
+        bundle = open_bundle(data)
+        stamp = iso_time(to_utc(now))
+        try:
+            with self._lock:
+                elements = self._load()
+                result, originals = add_bundled(elements, bundle, stamp, on_clash=on_clash, only=only)
+                try:
+                    for element_id, incoming in originals.items():
+                        elements[element_id] = with_stored(elements[element_id], self._store(element_id, incoming, set()))
+                    if result.added:
+                        self._save(elements.values())
+                except BaseException:
+                    for element_id in originals:
+                        shutil.rmtree(self._folder(element_id), ignore_errors=True)
+                    raise
+        finally:
+            bundle.close()
         for element_id in result.replaced:
             shutil.rmtree(self._folder(element_id), ignore_errors=True)
         return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -121,16 +121,23 @@ def element_from_entry(entry: object, stamp: str) -> Element:
         raise ElementError(problems)
     taken: set[str] = set()
     media = [replace(m, file_name=unique_file_name(m.file_name, taken)) for m in media]
-    return Element(uuid.uuid4().hex[:12], str(name), str(description).strip(), element_kind(media), tuple(media),
+    return Element(new_element_id(), str(name), str(description).strip(), element_kind(media), tuple(media),
                    stamp, stamp)
+
+
+def new_element_id() -> str:
+    """A fresh element id (12 hex digits: also a safe folder name)."""
+    return uuid.uuid4().hex[:12]
 
 
 CLASH_CHOICES = ("rename", "replace", "skip")
 
 
 def add_imported(elements: dict[str, Element], entries: Sequence[Any], stamp: str,
-                 on_clash: Mapping[str, str] | None = None, only: Collection[str] | None = None) -> ImportResult:
+                 on_clash: Mapping[str, str] | None = None, only: Collection[str] | None = None,
+                 build: Callable[[Any, str], Element] = element_from_entry) -> ImportResult:
     """Add each good entry to `elements` (keyed by id); the result names the added and the refused entries.
+    `build` makes the element of one entry (a bundle's builder also reads its originals).
 
     A taken name (ignoring case) is a clash: refused unless `on_clash[name.lower()]` says "rename" (to a free
     name) or "replace" (the existing element goes). `only` limits the import to those names (ignoring case)."""
@@ -142,7 +149,7 @@ def add_imported(elements: dict[str, Element], entries: Sequence[Any], stamp: st
         if wanted is not None and (not isinstance(label, str) or label.lower() not in wanted):
             continue
         try:
-            element = element_from_entry(entry, stamp)
+            element = build(entry, stamp)
             clash = next((e for e in elements.values() if e.name.lower() == element.name.lower()), None)
             choice = choices.get(element.name.lower(), "")
             if clash is not None and choice == "rename":

@@ -10,6 +10,8 @@ MAX_HISTORY_IMPORT_BYTES = 64 * MIB     # a 100,000-run export is about 60 MB
 MAX_HISTORY_IMPORT_ROWS = 200_000
 MAX_JSON_IMPORT_BYTES = 5 * MIB         # element libraries, kling_elements lists, recipes
 MAX_BUNDLE_BYTES = 200 * MIB            # a zip of library.json and originals
+MAX_BUNDLE_MEMBERS = 2_001              # library.json and up to 500 elements × 4 files
+MAX_ZIP_RATIO = 100                     # a member unpacking to over 100× its packed size is a zip bomb
 MAX_JSON_DEPTH = 32
 MAX_CELL_JSON_BYTES = 1 * MIB           # payload_json / shots_json cells
 # An image over this many pixels is refused before decoding (a few-KB PNG can claim a gigapixel).
