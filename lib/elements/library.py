@@ -1,7 +1,9 @@
 """Element library: reusable subjects kept as local originals and re-uploaded to KIE before they expire.
 
-KIE stores no elements and deletes uploaded files after 3 days, so the library keeps
-`<data_dir>/elements/library.json` plus a copy of every original in `<data_dir>/elements/files/<id>/`.
+KIE stores no elements and deletes uploaded files after 3 days, so the library keeps a record of every element
+and a copy of every original. Where they live is two seams: records (lib.elements.records: `library.json` in the
+data folder; PostgreSQL in team mode, lib.storage.sql_library) and originals (lib.elements.originals:
+`<data_dir>/elements/files/<id>/`; the bucket with a local cache in team mode, lib.storage.s3_originals).
 Records, names and status live in lib.elements.model and the JSON formats in lib.elements.transfer; their public names are
 re-exported here so callers keep importing from lib.elements.
 """
@@ -11,22 +13,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from filelock import FileLock
-
 from lib.common.atomic import write_atomically
 from lib.elements.bundle import add_bundled, export_bundle, open_bundle, with_stored
 from lib.elements.model import (
     LOCAL_METHODS,
-    SCHEMA_VERSION,
-    UPLOAD_PATH,
     Element,
     ElementError,
     ElementMedia,
@@ -44,7 +42,6 @@ from lib.elements.model import (
     inspect_urls,
     iso_time,
     needs_upload,
-    parse_time,
     reference_advice,
     safe_file_name,
     stale_uploads,
@@ -52,33 +49,34 @@ from lib.elements.model import (
     unique_file_name,
     upload_status,
 )
-from lib.elements.transfer import add_imported, element_from_json, element_to_json, export_entry, import_entries
-from lib.kie.models import UPLOAD_LIFETIME, UploadedFile
+from lib.elements.originals import FolderOriginals, Originals
+from lib.elements.records import ElementRecords, JsonRecords
+from lib.elements.transfer import add_imported, export_entry, import_entries
+from lib.elements.uploading import upload_one
 from lib.kling import rules
-from lib.trust.paths import is_inside
 
 log = logging.getLogger(__name__)
 
 
-# ---------------------------------------------------------------- upload failures
-
-def _failure_reason(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    fix = getattr(exc, "fix", None)
-    return f"{message} — {fix}" if fix else message
-
-
 # ---------------------------------------------------------------- the library
 class ElementLibrary:
-    """The element library in `<data_dir>/elements/`: library.json under a file lock, originals beside it."""
+    """The element library; by default `<data_dir>/elements/`: library.json under a file lock, originals beside it."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        self.root = Path(data_dir) / "elements"
-        self.path = self.root / "library.json"
-        self.files_dir = self.root / "files"
+    def __init__(self, data_dir: str | os.PathLike[str], records: ElementRecords | None = None,
+                 originals: Originals | None = None) -> None:
+        folder = Path(data_dir) / "elements"
+        self.records = records or JsonRecords(folder / "library.json", folder)
+        self.originals = originals or FolderOriginals(self.records.root / "files")
+        self.root = self.records.root  # local paths in records are relative to it
+        self.path: Path | None = getattr(self.records, "path", None)  # library.json; None in the database
+        self.files_dir = self.originals.files_dir
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(self.path) + ".lock", timeout=30)
-        self._memo: tuple[tuple[int, int, int], dict[str, Element]] | None = None
+        self._lock = self.records.lock
+        self._seen = threading.local()  # what this thread last loaded: `_save` writes only the difference
+
+    def version(self) -> object:
+        """Changes whenever any element changes (on any server in team mode): a cache key for views."""
+        return self.records.version()
 
     # reading ---------------------------------------------------------------
     def list(self) -> list[Element]:
@@ -103,10 +101,8 @@ class ElementLibrary:
         return upload_status(element, now)
 
     def local_file(self, media: ElementMedia) -> Path | None:
-        """The stored original of a file, when it is still on disk."""
-        path = Path(media.local_path) if media.local_path else None
-        # only a file the library wrote itself, inside its files folder (never a path a record names elsewhere)
-        return path if path and is_inside(self.files_dir, path) and path.is_file() else None
+        """A local file holding the stored original (in team mode fetched into the cache on demand), or None."""
+        return self.originals.local_file(media)
 
     # editing ---------------------------------------------------------------
     def create(self, name: str, description: str, files: Iterable[FileInput] = (), urls: Iterable[str] = (),
@@ -168,9 +164,7 @@ class ElementLibrary:
                 for m in stored:
                     Path(m.local_path or "").unlink(missing_ok=True)
                 raise
-        for m in current.media:
-            if m.file_name in remove and m.local_path and self._inside_files(Path(m.local_path)):
-                Path(m.local_path).unlink(missing_ok=True)
+        self.originals.delete(m for m in current.media if m.file_name in remove)
         return updated
 
     def rename(self, element_id: str, new_name: str, now: datetime | None = None) -> Element:
@@ -203,7 +197,7 @@ class ElementLibrary:
             self._require(elements, element_id)
             del elements[element_id]
             self._save(elements.values())
-        shutil.rmtree(self._folder(element_id), ignore_errors=True)
+        self.originals.delete_element(element_id)
         log.info("deleted element %s", element_id)
 
     # uploading -------------------------------------------------------------
@@ -217,7 +211,7 @@ class ElementLibrary:
         element = self._require(self._load(), element_id)
         # Upload outside the lock (it can take minutes), then merge into whatever is saved by then.
         forced = set(force)
-        done = {m.file_name: self._upload_one(element, m, uploader, method, now)
+        done = {m.file_name: upload_one(element, m, uploader, method, now, self.local_file)
                 for m in element.media if needs_upload(m, now) or m.file_name in forced}
         if not done:
             return element
@@ -259,31 +253,6 @@ class ElementLibrary:
             raise ElementError(problems)
         return ready
 
-    def _upload_one(self, element: Element, media: ElementMedia, uploader: Uploader, method: str,
-                    now: datetime) -> ElementMedia:
-        try:
-            result, used = self._send(element, media, uploader, method)
-        except Exception as exc:  # any failure is kept on the file, so the element stays a usable draft
-            reason = _failure_reason(exc)
-            log.warning("upload of %s for element %s failed: %s", media.file_name, element.name, reason,
-                        exc_info=not hasattr(exc, "fix"))
-            return replace(media, upload_error=reason)
-        uploaded = parse_time(getattr(result, "uploaded_at", None)) or now
-        expires = parse_time(getattr(result, "expires_at", None)) or uploaded + UPLOAD_LIFETIME
-        return replace(media, kie_url=str(result.download_url), uploaded_at=iso_time(uploaded), expires_at=iso_time(expires),
-                       upload_error=None, upload_method=getattr(result, "method", None) or used)
-
-    def _send(self, element: Element, media: ElementMedia, uploader: Uploader, method: str) -> tuple[UploadedFile, str]:
-        path = self.local_file(media)
-        upload_path = f"{UPLOAD_PATH}/{element.id}"
-        if path is not None:
-            with path.open("rb") as fh:
-                return uploader(fh, file_name=media.file_name, upload_path=upload_path, method=method), method
-        if media.source_url:
-            return uploader(media.source_url, file_name=media.file_name, upload_path=upload_path, method="url"), "url"
-        raise ElementError([f"{media.file_name}: the original file is gone ({media.local_path}) and there is no web "
-                            "address to upload from: remove it and add the file again."])
-
     # export and import -----------------------------------------------------
     def export_json(self) -> str:
         """The library as a `kling_elements` list plus our metadata under `kling_studio`; originals are not embedded."""
@@ -301,7 +270,7 @@ class ElementLibrary:
             if result.added:
                 self._save(elements.values())
         for element_id in result.replaced:
-            shutil.rmtree(self._folder(element_id), ignore_errors=True)
+            self.originals.delete_element(element_id)
         return result
 
     def export_bundle(self) -> bytes:
@@ -335,43 +304,26 @@ class ElementLibrary:
 
     # storage ---------------------------------------------------------------
     def _load(self) -> dict[str, Element]:
-        """The saved elements; re-parsed only when library.json changed (writes replace it: a new inode)."""
-        try:
-            info = self.path.stat()
-        except FileNotFoundError:
-            return {}
-        except OSError:
-            info = None
-        signature = (info.st_mtime_ns, info.st_size, info.st_ino) if info else None
-        if signature and self._memo and self._memo[0] == signature:
-            return dict(self._memo[1])
-        elements = self._parse()
-        if signature:
-            self._memo = (signature, elements)
-        return dict(elements)
-
-    def _parse(self) -> dict[str, Element]:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise ElementError([f"Cannot read the element library {self.path} ({exc}): check the file's permissions."]) from exc
-        try:
-            data = json.loads(raw.decode("utf-8"))
-            if not isinstance(data, dict) or not isinstance(data.get("elements"), list):
-                raise ValueError("no 'elements' list")
-            if int(data.get("version", 0)) > SCHEMA_VERSION:
-                raise ValueError(f"written by a newer Kling Studio (version {data['version']})")
-            elements = [element_from_json(item, self.root) for item in data["elements"]]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ElementError([f"The element library {self.path} is damaged ({exc}). It was left untouched: "
-                                "restore it from a backup, or move it away to start an empty library."]) from exc
-        return {e.id: e for e in elements}
+        """Every saved element by id; remembered for this thread, so `_save` writes only what changed since."""
+        elements = self.records.load()
+        self._seen.elements = dict(elements)
+        return elements
 
     def _save(self, elements: Iterable[Element]) -> None:
-        payload = {"version": SCHEMA_VERSION, "elements": [element_to_json(e, self.root) for e in elements]}
-        write_atomically(self.path, json.dumps(payload, indent=2, ensure_ascii=False).encode("utf-8"))
+        """Store what changed since `_load` (per element): new originals first, then the records."""
+        seen: dict[str, Element] = getattr(self._seen, "elements", {})
+        wanted = {e.id: e for e in elements}
+        changed = [e for element_id, e in wanted.items() if seen.get(element_id) != e]
+        removed = [element_id for element_id in seen if element_id not in wanted]
+        fresh = [m for e in changed for m in e.media if m.local_path and m.local_path not in
+                 {old.local_path for old in (seen[e.id].media if e.id in seen else ())}]
+        published = self.originals.publish(fresh)
+        try:
+            self.records.write(changed, removed)
+        except BaseException:
+            self.originals.delete(published)  # a record never names an original that is not kept, nor the reverse
+            raise
+        self._seen.elements = dict(wanted)
 
     def _require(self, elements: dict[str, Element], element_id: str) -> Element:
         if element_id not in elements:
@@ -379,12 +331,7 @@ class ElementLibrary:
         return elements[element_id]
 
     def _folder(self, element_id: str) -> Path:
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", element_id):
-            raise ElementError([f"Element id '{element_id}' is not valid: ids are letters, digits, _ or -."])
-        return self.files_dir / element_id
-
-    def _inside_files(self, path: Path) -> bool:
-        return is_inside(self.files_dir, path)
+        return self.originals.folder(element_id)
 
     def _store(self, element_id: str, incoming: Sequence[Incoming], taken: set[str]) -> list[ElementMedia]:
         """Copy new originals into the element's folder; on failure the copies made so far are removed."""

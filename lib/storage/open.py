@@ -1,9 +1,12 @@
 """Choosing where data lives: today's data folder, or team mode (PostgreSQL and/or an S3-compatible bucket).
 
 Both settings are optional. Without them the app is exactly the CSV + folder it always was:
-- `KLING_STUDIO_DATABASE_URL` (e.g. `postgresql+psycopg://user@host:5432/kling`): History and drafts in PostgreSQL;
-- `KLING_STUDIO_MEDIA_URL` (e.g. `s3://bucket/prefix`): archived videos in the bucket, a deletable cache locally.
-The element library stays in the data folder for now (its records and originals move in a later step).
+- `KLING_STUDIO_DATABASE_URL` (e.g. `postgresql+psycopg://user@host:5432/kling`): History, drafts, shared forms
+  and the element library's records in PostgreSQL;
+- `KLING_STUDIO_MEDIA_URL` (e.g. `s3://bucket/prefix`): archived videos and element originals in the bucket, with
+  a deletable cache locally (`<data>/cache/`).
+With only the database, element originals stay in each server's data folder; with only the bucket, the library's
+records stay in the data folder's library.json.
 """
 
 from __future__ import annotations
@@ -15,12 +18,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from lib.common.settings import Settings, load_settings
 from lib.elements.library import ElementLibrary
+from lib.elements.originals import FolderOriginals, Originals
+from lib.elements.records import ElementRecords, JsonRecords
 from lib.storage.base import MediaStore, Storage
 from lib.storage.files import FileMedia, shared_file_storage
 from lib.storage.s3 import MediaUrl, S3Blobs, S3Media, s3_client
+from lib.storage.s3_originals import S3Originals
 from lib.storage.sql import SqlDrafts, SqlLedger, redacted, shared_engine
+from lib.storage.sql_library import SqlRecords
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +76,21 @@ def storage_choice(source: Settings | Mapping[str, object] | None = None,
                          _setting(MEDIA_SETTING, env, secrets))
 
 
-def _media(choice: StorageChoice, environ: Mapping[str, str] | None) -> MediaStore:
-    if not choice.media_url:
-        return FileMedia(choice.data_dir)
-    blobs = S3Blobs(s3_client(environ), MediaUrl.parse(choice.media_url))
-    return S3Media(blobs, choice.data_dir / CACHE_FOLDER / "media")
+def _blobs(choice: StorageChoice, environ: Mapping[str, str] | None) -> S3Blobs | None:
+    return S3Blobs(s3_client(environ), MediaUrl.parse(choice.media_url)) if choice.media_url else None
+
+
+def _media(choice: StorageChoice, blobs: S3Blobs | None) -> MediaStore:
+    return FileMedia(choice.data_dir) if blobs is None else S3Media(blobs, choice.data_dir / CACHE_FOLDER / "media")
+
+
+def _library(folder: Path, engine: Engine | None, blobs: S3Blobs | None) -> ElementLibrary:
+    """Records in the database or library.json; originals in the bucket (cached) or the data folder."""
+    root = folder / "elements" if blobs is None else folder / CACHE_FOLDER / "elements"
+    originals: Originals = FolderOriginals(root / "files") if blobs is None else S3Originals(blobs, root / "files")
+    records: ElementRecords = (SqlRecords(engine, root) if engine is not None
+                               else JsonRecords(folder / "elements" / "library.json", root))
+    return ElementLibrary(folder, records=records, originals=originals)
 
 
 def build_storage(choice: StorageChoice, environ: Mapping[str, str] | None = None) -> Storage:
@@ -82,10 +101,11 @@ def build_storage(choice: StorageChoice, environ: Mapping[str, str] | None = Non
         return shared_file_storage(folder)
     files = shared_file_storage(folder)
     ledger, drafts = files.ledger, files.drafts
-    if choice.database_url:
-        engine = shared_engine(choice.database_url)
+    engine = shared_engine(choice.database_url) if choice.database_url else None
+    if engine is not None:
         ledger, drafts = SqlLedger(engine), SqlDrafts(engine)
-    return Storage(ledger=ledger, library=ElementLibrary(folder), drafts=drafts, media=_media(choice, environ))
+    blobs = _blobs(choice, environ)
+    return Storage(ledger=ledger, library=_library(folder, engine, blobs), drafts=drafts, media=_media(choice, blobs))
 
 
 _shared: dict[StorageChoice, Storage] = {}

@@ -56,6 +56,17 @@ CREATE INDEX kling_create_slots_at ON kling_create_slots (account, at);
 CREATE TABLE kling_forms (form_id text PRIMARY KEY, saved_at timestamptz NOT NULL DEFAULT now(), form jsonb NOT NULL);
 CREATE INDEX kling_forms_saved ON kling_forms (saved_at);
 """),
+    (3, """
+CREATE TABLE kling_elements (
+  seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  record jsonb NOT NULL,
+  saved_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX kling_elements_name ON kling_elements (lower(name));
+INSERT INTO kling_counters VALUES ('elements', 0);
+"""),  # the element library (lib.storage.sql_library): one row per element, names unique ignoring case
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

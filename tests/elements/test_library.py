@@ -68,11 +68,13 @@ def lib(tmp_path: Path) -> ElementLibrary:
     return ElementLibrary(tmp_path / "data")
 
 
-def snapshot(lib: ElementLibrary) -> tuple[bytes | None, list[str]]:
-    """library.json's bytes and every stored file, to prove an operation changed nothing."""
-    data = lib.path.read_bytes() if lib.path.exists() else None
+def snapshot(lib: ElementLibrary) -> tuple[object, list[str], list[str]]:
+    """The stored records (library.json's bytes, or every element when they are in a database), every local file
+    and every original in a bucket, to prove an operation changed nothing."""
+    data: object = lib.list() if lib.path is None else lib.path.read_bytes() if lib.path.exists() else None
     files = sorted(str(p.relative_to(lib.root)) for p in lib.root.rglob("*") if p.is_file() and p.suffix != ".lock")
-    return data, files
+    names = getattr(lib.originals, "names", None)
+    return data, files, sorted(names()) if names else []
 
 
 # ---------------------------------------------------------------- create / read
