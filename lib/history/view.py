@@ -87,9 +87,10 @@ class HistoryFilter:
             raise ValueError(f"unknown state(s): {', '.join(sorted(unknown))}")
 
 
-def _searchable(row: HistoryRow) -> str:
-    shots = " ".join(str(s.get("prompt", "")) for s in row.shots if isinstance(s, dict))
-    parts = (row.task_id, row.batch_id, row.prompt, shots, row.notes, " ".join(row.elements), row.fail_msg,
+def searchable(row: HistoryRow) -> str:
+    """The lowercase text a search looks in: id, batch, prompt, shots, notes, elements, failure, mode and ratio.
+    Stored cells as they are (the shots' JSON text, not parsed), so the SQL ledger searches the very same text."""
+    parts = (row.task_id, row.batch_id, row.prompt, row.shots_json, row.notes, ",".join(row.elements), row.fail_msg,
              row.mode, row.aspect_ratio)
     return " ".join(parts).lower()
 
@@ -114,7 +115,7 @@ def matches(row: HistoryRow, flt: HistoryFilter) -> bool:
     words = flt.text.lower().split()
     if not words:  # building the search text of 10,000 rows for an empty box is most of a rerun
         return True
-    haystack = _searchable(row)
+    haystack = searchable(row)
     return all(word in haystack for word in words)
 
 

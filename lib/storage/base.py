@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from lib.elements.model import Element, ElementMedia, FileInput, ImportResult, Uploader, UploadStatus
     from lib.history.ledger import MergeResult
+    from lib.history.query import HistoryOverview, HistoryPage
     from lib.history.row import HistoryRow
     from lib.history.transfer import ImportReport
+    from lib.history.view import HistoryFilter
 
 
 class LedgerStore(Protocol):
@@ -44,6 +46,15 @@ class LedgerStore(Protocol):
 
     def merge(self, report: ImportReport) -> MergeResult:
         """Add imported rows whose task id is not yet recorded; never changes existing rows."""
+
+    def query(self, flt: HistoryFilter, sort_by: str = "Created", descending: bool = True, offset: int = 0,
+              limit: int = 50, *, account: str | None = None) -> HistoryPage:
+        """(rows on the page, rows matching in all) for History: rows `account` may see (None: all) passing `flt`,
+        in hv.sort_rows' order, without loading every row per call (call it through lib.history.query.query_page,
+        which also serves a ledger that lacks it)."""
+
+    def overview(self, account: str | None = None) -> HistoryOverview:
+        """Runs `account` sees, live runs hidden from it, and the filter choices (modes, elements)."""
 
 
 class LibraryStore(Protocol):

@@ -219,3 +219,102 @@ def test_updated_at_defaults_to_now_and_can_be_given(subject: Subject) -> None:
     given = T0 + timedelta(hours=2)
     assert subject.store.update("t", notes="n", updated_at=given).updated_at == given
     assert subject.reopen().get("t") == replace(make_row("t"), notes="n", updated_at=given)
+
+
+# -- History's query seam: the same answers as filtering and sorting every row in Python ---------------------------
+def _query_rows() -> list[HistoryRow]:
+    shots = json.dumps([{"prompt": "wide shot of a HERON", "duration": 3}, {"prompt": "close-up", "duration": 2}])
+    specs: list[tuple[str, int, dict[str, object]]] = [
+        ("q-fox", 0, dict(state="succeeded", mode="pro", sound=True, elements=("Fox", "owl"), rating=5,
+                          credits_consumed=80.0, duration=5, aspect_ratio="16:9", notes="keeper 50% off",
+                          updated_at=T0 + timedelta(seconds=95))),
+        ("q-owl", 1, dict(state="failed", mode="std", elements=("owl",), fail_msg="Content policy", duration=10,
+                          estimated_credits=40, updated_at=T0 + timedelta(minutes=1, seconds=30))),
+        ("q-heron", 2, dict(state="succeeded", mode="std", multi_shots=True, shots_json=shots, prompt="",
+                            rating=3, estimated_credits=60, credits_consumed=55.5, duration=5,
+                            updated_at=T0 + timedelta(minutes=2, seconds=20), aspect_ratio="9:16")),
+        ("q-queued", 3, dict(state="queued", mode="4K", estimated_credits=200, batch_id="batch_7")),
+        ("q-tie-a", 4, dict(state="running", mode="pro", rating=2)),
+        ("q-tie-b", 4, dict(state="unknown", mode="pro", rating=2, prompt="a_b snake")),
+        ("q-live-mine", 5, dict(origin="live", account="acct-1", state="succeeded", mode="std", rating=1)),
+        ("q-live-theirs", 6, dict(origin="live", account="acct-2", state="succeeded", mode="master")),
+        ("q-live-open", 7, dict(origin="live", state="failed", mode="std", sound=True, prompt="An old import")),
+    ]
+    return [make_row(task_id, created_at=T0 + timedelta(days=day % 3, minutes=day), **fields)
+            for task_id, day, fields in specs]
+
+
+def _expected(store: LedgerStore, flt: object, by: str, descending: bool, account: str | None) -> list[str]:
+    from lib.history import view as hv
+    from lib.history.row import visible_to
+
+    rows = [r for r in store.rows() if account is None or visible_to(r, account)]
+    return [r.task_id for r in hv.sort_rows(hv.filter_rows(rows, flt), by, descending)]  # type: ignore[arg-type]
+
+
+def _filters() -> list[object]:
+    from datetime import date
+
+    from lib.history.view import HistoryFilter as F
+
+    day = T0.date()
+    return [F(), F(states=("succeeded", "failed")), F(origins=("live",)), F(modes=("pro", "4K")), F(sound="on"),
+            F(sound="off"), F(elements=("OWL",)), F(elements=("fox", "nobody")), F(date_from=day, date_to=day),
+            F(date_from=date(2026, 3, 2)), F(text="heron"), F(text="KEEPER 50%"), F(text="50_"), F(text="a_b"),
+            F(text="policy content"), F(text="batch_7"), F(text="q-tie"), F(min_rating=2),
+            F(states=("succeeded",), min_rating=1, sound="off")]
+
+
+@pytest.mark.parametrize("account", [None, "acct-1", ""])
+@pytest.mark.parametrize("by", ["Created", "Rating", "Cost (credits)", "Duration (s)", "Generation time", "State",
+                                "Mode"])
+def test_query_sorts_filters_and_counts_like_the_rows_do(subject: Subject, by: str, account: str | None) -> None:
+    from lib.history.query import query_page
+
+    subject.store.merge(ImportReport(rows_ok=_query_rows()))
+    store = subject.reopen()
+    for flt in _filters():
+        for descending in (True, False):
+            want = _expected(store, flt, by, descending, account)
+            got = query_page(store, flt, by, descending, 0, 100, account=account)  # type: ignore[arg-type]
+            assert ([r.task_id for r in got.rows], got.total) == (want, len(want)), (flt, descending)
+
+
+def test_query_pages_through_the_matches(subject: Subject) -> None:
+    from lib.history.query import query_page
+    from lib.history.view import HistoryFilter
+
+    subject.store.merge(ImportReport(rows_ok=_query_rows()))
+    every = _expected(subject.store, HistoryFilter(), "Created", True, None)
+    pages = [query_page(subject.store, HistoryFilter(), "Created", True, start, 4) for start in (0, 4, 8, 12)]
+    assert [p.total for p in pages] == [9] * 4 and [len(p.rows) for p in pages] == [4, 4, 1, 0]
+    assert [r.task_id for p in pages for r in p.rows] == every
+    assert pages[0].rows[0] == subject.store.get(every[0])  # whole rows, every field
+
+
+def test_query_and_overview_follow_writes(subject: Subject) -> None:
+    from lib.history.query import history_overview, query_page
+    from lib.history.view import HistoryFilter
+
+    store = subject.store
+    store.merge(ImportReport(rows_ok=_query_rows()))
+    five = HistoryFilter(min_rating=5)
+    assert [r.task_id for r in query_page(store, five).rows] == ["q-fox"]
+    store.update("q-owl", rating=5, notes="now a keeper")
+    assert [r.task_id for r in query_page(subject.reopen(), five).rows] == ["q-owl", "q-fox"]
+    assert query_page(store, HistoryFilter(text="now keeper")).rows == [store.get("q-owl")]
+    store.delete(["q-fox"])
+    assert query_page(store, five).total == 1
+    view = history_overview(subject.reopen(), "acct-1")
+    assert (view.total, view.hidden) == (7, 1)  # q-live-theirs is another key's
+    assert view.facets.modes == ("4K", "pro", "std") and view.facets.elements == ("owl",)
+    assert history_overview(store, None).total == 8 and history_overview(store, None).hidden == 0
+
+
+def test_query_refuses_an_unknown_sort(subject: Subject) -> None:
+    from lib.history.query import query_page
+    from lib.history.view import HistoryFilter
+
+    subject.store.append(make_row("t1"))
+    with pytest.raises(ValueError, match="cannot sort"):
+        query_page(subject.store, HistoryFilter(), "Colour")
