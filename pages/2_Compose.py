@@ -52,6 +52,7 @@ from lib.ui.context import (
     refresh_balance,
     service_now,
 )
+from lib.ui.mention import mention_autocomplete
 from lib.ui.page import setup_page
 
 PREVIEW_PX = 420
@@ -393,6 +394,14 @@ def _form_column(ctx: AppContext, view: ComposeView) -> None:
     _frames(ctx, view)
     _elements(view)
     _advanced(view)
+    _autocomplete(view)
+
+
+def _autocomplete(view: ComposeView) -> None:
+    """`@` in the prompt, a shot or a prompt variant offers the library's names (the browser side of the widgets)."""
+    keys = ["compose_w_prompt", "compose_w_prompt_variants",
+            *(f"compose_w_shot_{shot['id']}_prompt" for shot in view.form["compose_shots"])]
+    mention_autocomplete(keys, view.element_names, key="compose_mention")
 
 
 # ---------------------------------------------------------------- cost, submit and preview (right column)

@@ -403,3 +403,32 @@ def test_the_submitted_banner_goes_when_the_form_changes(data_dir) -> None:
     assert "Submitted 1 task(s)" in texts(at.success)
     at.text_area(key="compose_w_prompt").input("a fox sleeps").run()
     assert "Submitted 1 task(s)" not in texts(at.success)
+
+
+def _components(at: AppTest, name: str) -> list:
+    found, stack = [], [at._tree]
+    while stack:
+        node = stack.pop()
+        proto = getattr(node, "proto", None)
+        if getattr(node, "type", None) == "bidi_component" and proto.component_name == name:
+            found.append(proto)
+        stack.extend(getattr(node, "children", {}).values())
+    return found
+
+
+def test_the_at_autocomplete_gets_names_as_json_data_for_every_prompt_field(data_dir: Path) -> None:
+    make_element(data_dir, "hero")
+    at = open_compose(compose_multi=True, compose_shots=[{"id": "s1", "prompt": "a", "duration": 3}])
+    (mention,) = _components(at, "kling_mention")
+    assert mention.html_content == ""  # nothing from the library is markup: names travel as data only
+    data = json.loads(mention.json)
+    assert data["names"] == ["hero"]
+    assert set(data["keys"]) == {"compose_w_prompt", "compose_w_prompt_variants", "compose_w_shot_s1_prompt"}
+    # the fields it serves are still the plain widgets AppTest (and a browser without the script) can fill
+    at.text_area(key="compose_w_shot_s1_prompt").set_value("the @hero leaps").run()
+    assert at.session_state["compose_shots"][0]["prompt"] == "the @hero leaps"
+
+
+def test_without_elements_no_autocomplete_is_mounted(data_dir: Path) -> None:
+    at = open_compose()
+    assert _components(at, "kling_mention") == []
