@@ -3,8 +3,9 @@
     python -m lib.storage.copy --from ./data --to postgresql+psycopg://u@db/kling --media s3://bucket/kling
     python -m lib.storage.copy --from postgresql+psycopg://u@db/kling --media s3://bucket/kling --to ./data
 
-History rows, drafts and archived videos are copied; anything already at the destination is left as it is, so
-running it twice adds nothing. Rows keep every field (imported rows stay records). The source is never changed.
+History rows, drafts, the element library and, with `--media`, archived videos and element originals are copied;
+anything already at the destination is left as it is, so running it twice adds nothing. Rows and element records
+keep every field (imported rows stay records). The source is never changed.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib.compose.drafts import DraftStore
+from lib.elements.library import ElementLibrary
 from lib.history.transfer import ImportReport
 from lib.storage.base import DraftsStore, MediaStore, Storage
+from lib.storage.copy_library import copy_library
 from lib.storage.open import StorageChoice, build_storage
 from lib.storage.s3 import S3Media, video_name
 from lib.storage.sql import SqlDrafts, redacted
@@ -36,11 +39,14 @@ class CopyReport:
     rows: tuple[int, int]
     drafts: tuple[int, int]
     videos: tuple[int, int]
+    elements: tuple[int, int] = (0, 0)
+    originals: tuple[int, int] = (0, 0)
 
     def lines(self) -> list[str]:
         return [f"{what}: {new} added, {old} already there"
                 for what, (new, old) in (("history rows", self.rows), ("drafts", self.drafts),
-                                         ("videos", self.videos))]
+                                         ("videos", self.videos), ("elements", self.elements),
+                                         ("element originals", self.originals))]
 
 
 def _is_url(text: str) -> bool:
@@ -81,12 +87,17 @@ def _copy_videos(source: MediaStore, target: MediaStore, task_ids: Sequence[str]
     return len(have - there), len(there)
 
 
-def copy_storage(source: Storage, target: Storage) -> CopyReport:
-    """Copy history, drafts and videos from `source` to `target`, adding only what is missing."""
+def copy_storage(source: Storage, target: Storage, media: bool = True) -> CopyReport:
+    """Copy history, drafts and the element library from `source` to `target`, adding only what is missing; with
+    `media`, videos and element originals too (without a bucket the team side keeps no files worth copying to)."""
     rows = source.ledger.rows()
     merged = target.ledger.merge(ImportReport(rows_ok=rows))
+    videos = _copy_videos(source.media, target.media, [r.task_id for r in rows]) if media else (0, 0)
+    elements, originals = (0, 0), (0, 0)
+    if isinstance(source.library, ElementLibrary) and isinstance(target.library, ElementLibrary):
+        elements, originals = copy_library(source.library, target.library, originals=media)
     return CopyReport((len(merged.added), len(merged.skipped)), _copy_drafts(source.drafts, target.drafts),
-                      _copy_videos(source.media, target.media, [r.task_id for r in rows]))
+                      videos, elements, originals)
 
 
 def _choices(args: argparse.Namespace, scratch: Path) -> tuple[StorageChoice, StorageChoice]:
@@ -111,14 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="kling-copy-") as scratch:
         source_choice, target_choice = _choices(args, Path(scratch))
-        report = copy_storage(build_storage(source_choice), build_storage(target_choice))
+        report = copy_storage(build_storage(source_choice), build_storage(target_choice), media=bool(args.media))
     where = redacted(args.target) if _is_url(args.target) else args.target
     print(f"Copied into {where}:")
     for line in report.lines():
         print(f"  {line}")
     if not args.media:
-        print("  (no --media given: videos stay in the data folder)")
-    print("  (the element library stays in the data folder; it is not part of team storage yet)")
+        print("  (no --media given: videos and element originals stay in the data folder)")
     return 0
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from lib.compose.drafts import DraftStore
+from lib.elements.library import ElementLibrary
+from lib.elements.model import Element, ElementMedia
 from lib.history.ledger import Ledger
 from lib.storage import copy as copy_command
 from lib.storage.files import FileMedia, shared_file_storage
@@ -48,6 +51,13 @@ def test_settings_may_come_from_secrets(tmp_path: Path, database_url: str, s3_en
     assert isinstance(storage.media, S3Media) and storage.media.cache_dir.is_relative_to(tmp_path)
 
 
+def _portable(library: ElementLibrary) -> list[Element]:
+    """The library's elements with each local path relative to its files folder."""
+    def rel(media: ElementMedia) -> ElementMedia:
+        return replace(media, local_path=str(Path(media.local_path).relative_to(library.files_dir)))
+    return [replace(e, media=tuple(rel(m) if m.local_path else m for m in e.media)) for e in library.list()]
+
+
 def _run(*argv: str) -> list[str]:
     assert copy_command.main(list(argv)) == 0
     return []
@@ -62,9 +72,11 @@ def test_copy_a_folder_in_and_back_out_idempotently(tmp_path: Path, database_url
     _run("--from", str(source), "--to", database_url, "--media", media)
     out = capsys.readouterr().out
     assert "history rows: 3 added, 0 already there" in out and "videos: 2 added" in out and "drafts: 1 added" in out
+    assert "elements: 1 added, 0 already there" in out and "element originals: 2 added, 0 already there" in out
     _run("--from", str(source), "--to", database_url, "--media", media)
     assert "history rows: 0 added, 3 already there" in (out := capsys.readouterr().out)
     assert "videos: 0 added, 2 already there" in out and "drafts: 0 added, 1 already there" in out
+    assert "elements: 0 added, 1 already there" in out and "element originals: 0 added, 2 already there" in out
     assert _tree_digest(source) == before  # the source is never changed
 
     team = build_storage(storage_choice(None, {"KLING_STUDIO_DATA": str(tmp_path / "cache"),
@@ -73,20 +85,43 @@ def test_copy_a_folder_in_and_back_out_idempotently(tmp_path: Path, database_url
     old_rows = Ledger.in_dir(source).rows()
     assert team.ledger.rows() == old_rows
     assert set(team.drafts.names()) == set(DraftStore(source).names())
+    (old_fox,), (team_fox,) = ElementLibrary(source).list(), team.library.list()
+    assert [m.file_name for m in team_fox.media] == [m.file_name for m in old_fox.media]
+    assert (team_fox.id, team_fox.media[0].kie_url) == (old_fox.id, old_fox.media[0].kie_url)  # every field kept
+    assert [team.library.local_file(m).read_bytes() for m in team_fox.media] == \
+        [ElementLibrary(source).local_file(m).read_bytes() for m in old_fox.media]  # from the bucket
 
     back = tmp_path / "back"
     _run("--from", database_url, "--media", media, "--to", str(back))
     assert "history rows: 3 added" in capsys.readouterr().out
     _run("--from", database_url, "--media", media, "--to", str(back))
-    assert "history rows: 0 added, 3 already there" in capsys.readouterr().out
+    assert "history rows: 0 added, 3 already there" in (out := capsys.readouterr().out)
+    assert "elements: 0 added, 1 already there" in out and "element originals: 0 added, 2 already there" in out
     assert Ledger.in_dir(back).rows() == old_rows
     assert DraftStore(back).load(DraftStore(source).names()[0]) == DraftStore(source).load(DraftStore(source).names()[0])
+    assert _portable(ElementLibrary(back)) == _portable(ElementLibrary(source))  # every field, same relative paths
+    assert _tree_digest(back / "elements" / "files") == _tree_digest(source / "elements" / "files")
     for row in old_rows:
         old_video = FileMedia(source).video(row.task_id)
         new_video = FileMedia(back).video(row.task_id)
         assert (old_video is None) == (new_video is None)
         if old_video is not None:
             assert new_video.read_bytes() == old_video.read_bytes()
+
+
+def test_without_a_bucket_the_library_records_move_and_the_files_stay(tmp_path: Path, database_url: str,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "old"
+    shutil.copytree(FIXTURE, source)
+    _run("--from", str(source), "--to", database_url)
+    out = capsys.readouterr().out
+    assert "elements: 1 added" in out and "element originals: 0 added, 0 already there" in out
+    assert "videos: 0 added, 0 already there" in out and "stay in the data folder" in out
+    # a server using this database with the same data folder finds the originals where they always were
+    team = build_storage(storage_choice(None, {"KLING_STUDIO_DATA": str(source),
+                                               "KLING_STUDIO_DATABASE_URL": database_url}))
+    (fox,) = team.library.list()
+    assert all(team.library.local_file(m) is not None for m in fox.media)
 
 
 def test_copy_refuses_two_folders_or_two_urls(tmp_path: Path) -> None:
