@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -11,7 +12,9 @@ import streamlit as st
 from lib.history import view as hv
 from lib.history.diff import diff_frame, payload_diff
 from lib.history.errors import HistoryFileError
+from lib.history.query import PAGE_SIZE, HistoryOverview, HistoryPage, history_overview, query_page
 from lib.history.row import ORIGINS, STATES, HistoryRow, visible_to
+from lib.history.thumbs import thumbnail_column
 from lib.history.transfer import export_csv, import_csv, recipe_json
 from lib.history.winner import pick_winner, promotions
 from lib.kie.errors import advice_for_failure
@@ -24,22 +27,29 @@ from lib.ui.context import AppContext, allow_private_results, get_ledger, get_li
 from lib.ui.page import setup_page
 from lib.ui.synced import CONTAINER_KEY, synced_controls
 
+# Widths that keep every column readable at 1400 px (no clipped Rating or Result); the prompt takes what is left.
 COLUMN_CONFIG: dict[str, Any] = {
-    "task_id": st.column_config.TextColumn("Task id"),
-    "State": st.column_config.TextColumn("State", help="⌛ stale = past the deadline, still being checked"),
-    "Created": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-    "Sound": st.column_config.CheckboxColumn("Sound"),
-    "Seconds": st.column_config.NumberColumn("Seconds", format="%d s"),
-    "Prompt": st.column_config.TextColumn("Prompt", width="medium"),
-    "Ratio": st.column_config.TextColumn("Ratio", width="small"),
-    "Shots": st.column_config.NumberColumn("Shots", format="%d", width="small"),
-    "Rating": st.column_config.TextColumn("Rating", width="small"),
-    "Est. credits": st.column_config.NumberColumn("Est. credits", format="%d"),
-    "Credits used": st.column_config.NumberColumn("Credits used", format="%.1f"),
-    "Took (s)": st.column_config.NumberColumn("Took", format="%.0f s"),
-    "Result": st.column_config.LinkColumn("Result", display_text="video ↗",
+    "Thumbnail": st.column_config.ImageColumn("", width=56, help="The first frame of the archived video"),
+    "task_id": st.column_config.TextColumn("Task id", width=110),
+    "State": st.column_config.TextColumn("State", width=110, help="⌛ stale = past the deadline, still being checked"),
+    "Created": st.column_config.DatetimeColumn("Created (UTC)", format="MM-DD HH:mm", width=100),
+    "Sound": st.column_config.CheckboxColumn("Sound", width=54),
+    "Seconds": st.column_config.NumberColumn("Secs", format="%d s", width=50, help="Duration"),
+    "Prompt": st.column_config.TextColumn("Prompt", width=230),
+    "Mode": st.column_config.TextColumn("Mode", width=50),
+    "Ratio": st.column_config.TextColumn("Ratio", width=50),
+    "Shots": st.column_config.NumberColumn("Shots", format="%d", width=48),
+    "Rating": st.column_config.TextColumn("Rating", width=76),
+    "Est. credits": st.column_config.NumberColumn("Est.", format="%d", width=50, help="Estimated credits"),
+    "Credits used": st.column_config.NumberColumn("Used", format="%.1f", width=56, help="Credits KIE reported"),
+    "Took (s)": st.column_config.NumberColumn("Took", format="%.0f s", width=52),
+    "Result": st.column_config.LinkColumn("Result", display_text="video ↗", width=70,
                                           help="KIE's result link (expires); opens KIE's host in a new tab"),
+    "Elements": st.column_config.TextColumn("Elements", width=80),
+    "Origin": st.column_config.TextColumn("Origin", width=64),
 }
+TABLE_ORDER = ("Thumbnail", "State", "Created", "Prompt", "Mode", "Ratio", "Shots", "Sound", "Seconds", "Rating",
+               "Est. credits", "Credits used", "Took (s)", "Result", "Elements", "Origin", "task_id")
 HIGHLIGHT = "background-color: rgba(255, 196, 0, 0.28)"
 
 
@@ -55,21 +65,27 @@ KEEP = "session"
 PICK_LIMIT = 100  # the picker and compare list offer the first rows of the current view, not 10,000 options
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _history(path: str, signature: tuple[int, ...], account: str,
-             _ledger: LedgerStore) -> tuple[list[HistoryRow], pd.DataFrame, Any, dict[str, HistoryRow], int]:
-    """Rows, table and facets of one version of the file: reruns with the same file signature reuse them.
-    cache_resource (not cache_data): no copy per rerun; rows are frozen and the frame is only read."""
-    every = _ledger.rows()
-    rows = [r for r in every if visible_to(r, account)]  # another key's live runs stay private
-    return rows, hv.table_frame(rows), hv.facets(rows), {r.task_id: r for r in rows}, hv.hidden_live_runs(every, account)
-
-
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _sorted(path: str, signature: tuple[int, ...], account: str, _rows: Any, by: str,
-            descending: bool) -> list[HistoryRow]:
-    """All rows in one sort order; filtering a sorted list keeps its order, so the sort runs once per version."""
-    return hv.sort_rows(_rows, by, descending)
+def _overview(key: str, version: tuple[int, ...], account: str, _ledger: LedgerStore) -> HistoryOverview:
+    """Visible runs, hidden live runs and filter choices of one ledger version (shared; reruns reuse it)."""
+    return history_overview(_ledger, account)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _page(key: str, version: tuple[int, ...], account: str, flt_key: str, sort_by: str, descending: bool,
+          offset: int, _flt: hv.HistoryFilter, _ledger: LedgerStore) -> HistoryPage:
+    """One page of the filtered, sorted runs: a click that changes neither the view nor the ledger does no work.
+    cache_resource (not cache_data): no copy per rerun; rows are frozen."""
+    return query_page(_ledger, _flt, sort_by, descending, offset, PAGE_SIZE, account=account)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _page_frame(key: str, version: tuple[int, ...], task_ids: tuple[str, ...], _rows: list[HistoryRow],
+                _media: Any) -> pd.DataFrame:
+    """The table of one page (its rows only), with each run's thumbnail as an inline data: URI."""
+    frame = hv.table_frame(_rows)
+    frame.insert(0, "Thumbnail", thumbnail_column(_media, list(task_ids)))
+    return frame
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -154,33 +170,64 @@ def _on_table_select() -> None:
         _select(ids[picked[0]])
 
 
-def _table(frame: pd.DataFrame, shown: list[HistoryRow]) -> None:
-    ids = [r.task_id for r in shown]
+def _page_number(total: int, view: tuple[Any, ...]) -> int:
+    """The page being shown (1-based, within range); a new filter or sort starts again at page 1."""
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    if st.session_state.get("history_page_of") != view:
+        st.session_state["history_page_of"] = view
+        st.session_state["history_page"] = 1
+    number = st.session_state.get("history_page") or 1
+    if not 1 <= number <= pages:
+        st.session_state["history_page"] = number = min(max(1, number), pages)
+    return number
+
+
+def _pager(total: int) -> None:
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    if pages > 1:  # the widget's value is read at the top of the next run (_page_number)
+        st.pagination(pages, key="history_page", max_visible_pages=9)
+
+
+def _table(ctx: AppContext, page: HistoryPage, number: int, every: int, key: str, version: tuple[int, ...]) -> None:
+    ids = [r.task_id for r in page.rows]
     st.session_state["history_table_ids"] = ids
-    st.caption(f"{len(shown)} of {len(frame)} run(s) shown. Click a row (or use the picker) to see its details.")
-    st.dataframe(frame.loc[ids], hide_index=True, column_config=COLUMN_CONFIG, key="history_table",
+    first = (number - 1) * PAGE_SIZE
+    span = f" (rows {first + 1:,}–{first + len(ids):,} on this page)" if page.total > len(ids) else ""
+    st.caption(f"{page.total:,} of {every:,} run(s) shown{span}. Click a row (or use the picker) to see its details.")
+    frame = _page_frame(key, version, tuple(ids), page.rows, ctx.storage.media)
+    st.dataframe(frame, hide_index=True, column_config=COLUMN_CONFIG, column_order=TABLE_ORDER, key="history_table",
                  on_select=_on_table_select, selection_mode="single-row")
+    _pager(page.total)
 
 
-def _picker(rows_by_id: dict[str, HistoryRow], shown: list[HistoryRow]) -> HistoryRow | None:
+def _selected_row(ledger: LedgerStore, account: str, on_page: dict[str, HistoryRow]) -> HistoryRow | None:
+    """The selected run, from this page or (a deep link, another page) from the ledger, if this session may see it."""
     selected = st.session_state.get("history_selected")
+    if not selected:
+        return None
+    row = on_page.get(selected) or ledger.get(selected)
+    return row if row is not None and visible_to(row, account) else None
+
+
+def _picker(shown: list[HistoryRow], selected_row: HistoryRow | None) -> None:
+    selected = st.session_state.get("history_selected")
+    by_id = {r.task_id: r for r in shown} | ({selected_row.task_id: selected_row} if selected_row else {})
     options = [None, *[r.task_id for r in shown[:PICK_LIMIT]]]
     if selected and selected not in options:
         options.append(selected)
     st.session_state["history_pick"] = selected
 
     def label(task_id: str | None) -> str:
-        row = rows_by_id.get(task_id or "")
+        row = by_id.get(task_id or "")
         if row is None:
             return "— choose a run —" if task_id is None else f"{task_id} (not in this history)"
         return f"{hv.state_badge(row)} · {hv.run_label(row, prompt_chars=60)}"
 
     st.selectbox("Show details of", options, format_func=label, key="history_pick",
                  on_change=lambda: _select(st.session_state["history_pick"]))
-    if selected and selected not in rows_by_id:
+    if selected and selected_row is None:
         st.warning(f"Task {md_line(selected, 120)} is not in this history (deleted, or recorded on another data "
                    "folder).")
-    return rows_by_id.get(selected or "")
 
 
 def _status(ctx: AppContext, ledger: LedgerStore, row: HistoryRow) -> None:
@@ -240,14 +287,22 @@ def _player(ctx: AppContext, ledger: LedgerStore, row: HistoryRow, key: str = "d
             st.link_button(f"⬇️ Open the result on {link[1]}", link[0])
 
 
+def _saved(message: str) -> None:
+    st.session_state["history_saved"] = message  # shown by the rating and notes box itself (a fragment)
+
+
 def _save_rating(ledger: LedgerStore, task_id: str) -> None:
     stars = st.session_state.get(f"history_rating_{task_id}")
     row = ledger.get(task_id)  # keep updated_at: it marks when the task itself last changed (its finish time)
+    if row is None:
+        return
     ledger.update(task_id, rating=0 if stars is None else int(stars) + 1, updated_at=row.updated_at)
-    _flash("success", "Rating saved.")
+    _saved("Rating saved.")
 
 
+@st.fragment
 def _rating_and_notes(ledger: LedgerStore, row: HistoryRow) -> None:
+    """Rating and notes redraw only this box when they change (the table shows them after the next full run)."""
     st.markdown("**Your rating**")
     st.feedback("stars", key=f"history_rating_{row.task_id}", default=row.rating - 1 if row.rating else None,
                 on_change=_save_rating, args=(ledger, row.task_id))
@@ -255,9 +310,10 @@ def _rating_and_notes(ledger: LedgerStore, row: HistoryRow) -> None:
                  on_change=_save_notes, args=(ledger, row.task_id),
                  help="Saved when you leave the box (picking another run saves them first).")
     # never disabled: typed text commits on blur, so a button enabled only after the blur swallows the first click
-    if st.button("Save notes", key="history_save_notes"):
-        _save_notes(ledger, row.task_id)
-        st.rerun()
+    st.button("Save notes", key="history_save_notes", on_click=_save_notes, args=(ledger, row.task_id))
+    if message := st.session_state.pop("history_saved", None):
+        st.success(message)
+        st.toast(message, icon="✅")
 
 
 def _save_notes(ledger: LedgerStore, task_id: str) -> None:
@@ -268,7 +324,7 @@ def _save_notes(ledger: LedgerStore, task_id: str) -> None:
         return
     if notes != row.notes:
         ledger.update(task_id, notes=notes, updated_at=row.updated_at)
-    _flash("success", "Notes saved.")
+    _saved("Notes saved.")
 
 
 def _fork(row: HistoryRow) -> None:
@@ -326,7 +382,19 @@ def _detail(ctx: AppContext, ledger: LedgerStore, row: HistoryRow) -> None:
         st.json(row.payload or {"note": "no payload recorded"})
 
 
-def _compare(ctx: AppContext, ledger: LedgerStore, shown: list[HistoryRow], by_id: dict[str, HistoryRow]) -> None:
+def _compare_rows(ledger: LedgerStore, account: str, shown: list[HistoryRow]) -> dict[str, HistoryRow]:
+    """This page's runs plus the runs already picked (which may be on another page)."""
+    by_id = {r.task_id: r for r in shown}
+    for task_id in st.session_state.get("history_compare", []):
+        if task_id not in by_id and (row := ledger.get(task_id)) is not None and visible_to(row, account):
+            by_id[task_id] = row
+    return by_id
+
+
+@st.fragment
+def _compare(ctx: AppContext, ledger: LedgerStore, shown: list[HistoryRow]) -> None:
+    """Picking runs to compare redraws only this section."""
+    by_id = _compare_rows(ledger, ctx.account, shown)
     chosen = [t for t in st.session_state.get("history_compare", []) if t in by_id and by_id[t].finished]
     options = [r.task_id for r in shown if r.finished][:PICK_LIMIT]
     options += [t for t in chosen if t not in options]
@@ -346,6 +414,10 @@ def _compare(ctx: AppContext, ledger: LedgerStore, shown: list[HistoryRow], by_i
                 st.markdown("  \n".join(f"{k}: **{md_line(v)}**" for k, v in hv.settings_summary(run).items()))
     synced_controls()
     _winner(ledger, runs, labels)
+    _diff(runs, labels)
+
+
+def _diff(runs: list[HistoryRow], labels: list[str]) -> None:
     only = st.toggle("Only fields that differ", key="history_compare_only", persist_state=KEEP)
     frame = diff_frame(payload_diff([r.payload for r in runs]), labels, only_differences=only)
     st.caption(f"{int(frame['differs'].sum())} differing field(s) highlighted.")
@@ -379,7 +451,7 @@ def _winner(ledger: LedgerStore, runs: list[HistoryRow], labels: list[str]) -> N
             st.switch_page("pages/2_Compose.py")
 
 
-def _import(ledger: LedgerStore, known: set[str]) -> None:
+def _import(ledger: LedgerStore) -> None:
     nonce = st.session_state.setdefault("history_import_nonce", 0)
     upload = st.file_uploader("Import a history CSV", type=["csv"], key=f"history_import_{nonce}")
     if upload is None:
@@ -388,7 +460,7 @@ def _import(ledger: LedgerStore, known: set[str]) -> None:
     if not report.ok:
         st.error(md(report.summary()), icon="🚫")
         return
-    new = [r for r in report.rows_ok if r.task_id not in known]
+    new = [r for r in report.rows_ok if ledger.get(r.task_id) is None]  # by id: never every row of the ledger
     (st.warning if report.bad_rows or report.duplicates else st.info)(md(report.summary()))
     st.caption("Imported runs are a record, not work: unfinished ones are not followed, file locations are "
                "dropped, and a video is saved locally only when you ask (through the app's safe fetch).")
@@ -404,16 +476,45 @@ def _import(ledger: LedgerStore, known: set[str]) -> None:
         st.rerun()
 
 
-def _export_import(ledger: LedgerStore, rows: list[HistoryRow], shown: list[HistoryRow]) -> None:
+def _export_import(ledger: LedgerStore, account: str, view: tuple[hv.HistoryFilter, str, bool] | None,
+                   total: int, shown: int) -> None:
+    """Exports are made only when clicked (download_button runs the callable then), never on a rerun."""
+    def every() -> bytes:
+        return export_csv([r for r in ledger.rows() if visible_to(r, account)])
+
+    def filtered() -> bytes:
+        flt, sort_by, descending = view or (hv.HistoryFilter(), "Created", True)
+        return export_csv(query_page(ledger, flt, sort_by, descending, 0, max(shown, 1), account=account).rows)
+
     with st.expander("Export and import", expanded=False):
         c = st.columns(2)
-        c[0].download_button("⬇️ Export all (CSV)", lambda: export_csv(rows), key="history_export_all",
-                             file_name="kling-history.csv", mime="text/csv", disabled=not rows)
-        c[1].download_button("⬇️ Export the filtered view (CSV)", lambda: export_csv(shown), mime="text/csv",
+        c[0].download_button("⬇️ Export all (CSV)", every, key="history_export_all",
+                             file_name="kling-history.csv", mime="text/csv", disabled=not total)
+        c[1].download_button("⬇️ Export the filtered view (CSV)", filtered, mime="text/csv",
                              file_name="kling-history-filtered.csv", key="history_export_view", disabled=not shown)
         st.caption("Spreadsheet-safe (formula-like cells are neutralised). Import merges by task id: existing "
                    "runs are never changed and a broken file never touches your history.")
-        _import(ledger, {r.task_id for r in rows})
+        _import(ledger)
+
+
+def _runs(ctx: AppContext, ledger: LedgerStore, key: str, version: tuple[int, ...],
+          view: HistoryOverview) -> tuple[tuple[hv.HistoryFilter, str, bool], int]:
+    """Filters, the table's page, the detail of the picked run and the compare section; (view, matching runs)."""
+    flt, sort_by, descending = _filters(view.facets)
+    number = _page_number(view.total, (flt, sort_by, descending))
+    args = (key, version, ctx.account, repr(flt), sort_by, descending)
+    page = _page(*args, (number - 1) * PAGE_SIZE, flt, ledger)
+    if page.total and not page.rows:  # the runs shrank under this page (a delete elsewhere): show the last one
+        number = st.session_state["history_page"] = max(1, math.ceil(page.total / PAGE_SIZE))
+        page = _page(*args, (number - 1) * PAGE_SIZE, flt, ledger)
+    _table(ctx, page, number, view.total, key, version)
+    row = _selected_row(ledger, ctx.account, {r.task_id: r for r in page.rows})
+    _picker(page.rows, row)
+    if row is not None:
+        _detail(ctx, ledger, row)
+    st.header("Compare runs")
+    _compare(ctx, ledger, page.rows)
+    return (flt, sort_by, descending), page.total
 
 
 def main() -> None:
@@ -423,27 +524,19 @@ def main() -> None:
     _follow_deep_link()
     _show_flash()
     ledger = get_ledger(ctx)
-    shown: list[HistoryRow] = []
     try:
-        signature, key = ledger.version(), str(ctx.settings.data_dir)
-        rows, frame, facets, by_id, hidden = _history(key, signature, ctx.account, ledger)
-        _unreadable_rows(key, ledger, signature)
-        if note := hv.hidden_runs_note(hidden, ctx.settings.sandbox):
+        version, key = ledger.version(), str(ctx.settings.data_dir)
+        view = _overview(key, version, ctx.account, ledger)
+        _unreadable_rows(key, ledger, version)
+        if note := hv.hidden_runs_note(view.hidden, ctx.settings.sandbox):
             st.warning(md(note), icon="🔑")
-        if not rows:
+        chosen, shown = None, 0
+        if not view.total:
             st.info("No runs yet. Submit a job on the Compose page, or import a history CSV below.")
         else:
-            flt, sort_by, descending = _filters(facets)
-            shown = hv.filter_rows(_sorted(key, signature, ctx.account, rows, sort_by, descending), flt)
-            _table(frame, shown)
-            row = _picker(by_id, shown)
-            if row is not None:
-                _detail(ctx, ledger, row)
-            st.header("Compare runs")
-            _compare(ctx, ledger, shown, by_id)
-        _export_import(ledger, rows, shown)
+            chosen, shown = _runs(ctx, ledger, key, version, view)
+        _export_import(ledger, ctx.account, chosen, view.total, shown)
     except HistoryFileError as exc:
         _broken_ledger(exc)
-
 
 main()

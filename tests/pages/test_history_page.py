@@ -130,17 +130,19 @@ def test_table_badges_and_links(ledger: Ledger) -> None:
     assert frame.loc["task_ok2", "Credits used"] == 80.0
 
 
-def test_rerun_does_not_rebuild_the_table_until_the_file_changes(ledger: Ledger, monkeypatch) -> None:
+def test_rerun_does_not_rebuild_the_table_until_the_view_or_the_file_changes(ledger: Ledger, monkeypatch) -> None:
     calls: list[int] = []
     real = hv.table_frame
     monkeypatch.setattr(hv, "table_frame", lambda rows: calls.append(len(rows)) or real(rows))
     at = open_history()
     at.run()
+    assert calls == [4]  # a rerun with the same view and ledger builds nothing
     at.text_input(key="history_f_text").set_value("fox").run()
-    assert calls == [4]
+    at.text_input(key="history_f_text").set_value("").run()
+    assert calls == [4, 2]  # only the page's rows; the first view came from the cache
     ledger.update("task_ok2", notes="changed elsewhere")
     at.run()
-    assert calls == [4, 4]
+    assert calls == [4, 2, 4]
 
 
 def test_deep_link_shows_failure_reason_with_its_fix(ledger: Ledger) -> None:
@@ -420,3 +422,62 @@ def test_notes_save_when_the_box_changes(ledger: Ledger) -> None:
     at.text_area(key="history_notes_task_ok2").input("the better take").run()  # no button pressed
     assert ledger.get("task_ok2").notes == "the better take"
     assert "Notes saved." in texts(at.success)
+
+
+# -- paging (issue 17): only one page of runs goes to the browser --------------------------------------------------
+@pytest.fixture
+def many(data: Path) -> Ledger:
+    """120 runs, task_m000 the oldest; every tenth one failed."""
+    from lib.history.transfer import ImportReport
+
+    led = Ledger.in_dir(data, fsync=False)
+    led.merge(ImportReport(rows_ok=[row(f"task_m{i:03d}", f"take {i}", minutes=500 - i,
+                                        state="failed" if i % 10 == 0 else "succeeded") for i in range(120)]))
+    return led
+
+
+def test_the_table_holds_one_page_and_pages_through_the_rest(many: Ledger) -> None:
+    at = open_history()
+    assert table_ids(at) == [f"task_m{i:03d}" for i in range(119, 69, -1)]
+    assert "120 of 120 run(s) shown (rows 1–50 on this page)" in texts(at.caption)
+    at.session_state["history_page"] = 3
+    at.run()
+    assert table_ids(at) == [f"task_m{i:03d}" for i in range(19, -1, -1)]
+    assert "rows 101–120" in texts(at.caption)
+    at.get_by_key("history_f_states").set_value(["failed"]).run()  # a new view starts at page 1
+    assert table_ids(at) == [f"task_m{i:03d}" for i in range(110, -1, -10)]
+    assert at.session_state["history_page"] == 1
+
+
+def test_a_deep_link_opens_a_run_on_another_page(many: Ledger) -> None:
+    at = open_history(task="task_m003")
+    assert "task_m003" not in table_ids(at)
+    assert any("task_m003" in shown_text(s.value) for s in at.subheader)
+    assert at.selectbox(key="history_pick").value == "task_m003"
+    assert not [w for w in at.warning if "not in this history" in shown_text(w.value)]
+
+
+def test_runs_picked_to_compare_stay_picked_on_another_page(many: Ledger) -> None:
+    at = open_history()
+    at.multiselect(key="history_compare").set_value(["task_m119", "task_m118"]).run()
+    at.session_state["history_page"] = 2
+    at.run()
+    assert at.multiselect(key="history_compare").value == ["task_m119", "task_m118"]
+    assert "differing field(s) highlighted" in texts(at.caption)
+
+
+def test_thumbnails_ratio_and_shots_are_columns(ledger: Ledger, monkeypatch) -> None:
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 40
+
+    def thumbnail(self: FileMedia, task_id: str) -> Path | None:
+        if task_id != "task_ok1":
+            return None
+        path = self.data_dir / "thumb.jpg"
+        path.write_bytes(jpeg)
+        return path
+
+    monkeypatch.setattr(FileMedia, "thumbnail", thumbnail, raising=False)
+    frame = open_history().dataframe[0].value.set_index("task_id")
+    assert frame.loc["task_ok1", "Thumbnail"].startswith("data:image/jpeg;base64,")
+    assert not isinstance(frame.loc["task_ok2", "Thumbnail"], str)  # no video: no picture, no link
+    assert frame.loc["task_ok1", "Ratio"] == "16:9" and frame.loc["task_ok1", "Shots"] == 1
