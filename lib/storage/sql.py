@@ -24,8 +24,12 @@ from lib.compose.drafts import FORMS_KEPT, fits_form_field, valid_form_id
 from lib.compose.form import FORM_DEFAULTS, default_form
 from lib.history.errors import DuplicateTaskError, UnknownTaskError
 from lib.history.ledger import MergeResult
+from lib.history.query import HistoryOverview, HistoryPage
 from lib.history.row import COLUMNS, UNFINISHED_STATES, HistoryRow, editable_fields
 from lib.history.transfer import ImportReport
+from lib.history.view import Facets, HistoryFilter
+from lib.storage import sql_history as q
+from lib.storage.sql_history import MIGRATION_4
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +71,9 @@ CREATE TABLE kling_elements (
 CREATE UNIQUE INDEX kling_elements_name ON kling_elements (lower(name));
 INSERT INTO kling_counters VALUES ('elements', 0);
 """),  # the element library (lib.storage.sql_library): one row per element, names unique ignoring case
+    (4, MIGRATION_4),  # History's typed, indexed query columns (lib.storage.sql_history)
 )
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+SCHEMA_VERSION = max(version for version, _ in MIGRATIONS)
 
 
 def engine_url(url: str) -> str:
@@ -89,13 +94,13 @@ def migrate(engine: Engine) -> int:
     with engine.begin() as conn:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         conn.execute(text("CREATE TABLE IF NOT EXISTS kling_schema (version integer NOT NULL)"))
-        current = conn.execute(text("SELECT max(version) FROM kling_schema")).scalar() or 0
-        for version, sql in MIGRATIONS:
-            if version > current:
+        applied = set(conn.execute(text("SELECT version FROM kling_schema")).scalars())
+        for version, sql in sorted(MIGRATIONS):  # by set, not max: a version merged late still runs
+            if version not in applied:
                 conn.exec_driver_sql(sql)
                 conn.execute(text("INSERT INTO kling_schema VALUES (:v)"), {"v": version})
                 log.info("database schema upgraded to version %d", version)
-        return max(current, SCHEMA_VERSION)
+        return max(applied | {SCHEMA_VERSION})
 
 
 _engines: dict[str, Engine] = {}
@@ -215,6 +220,27 @@ class SqlLedger:
             new.discard(row.task_id)
             (added if fresh else skipped).append(row.task_id)
         return MergeResult(tuple(added), tuple(skipped))
+
+    def query(self, flt: HistoryFilter, sort_by: str = "Created", descending: bool = True, offset: int = 0,
+              limit: int = 50, *, account: str | None = None) -> HistoryPage:
+        """One page of the rows `account` may see that pass `flt`, and the match count: filtered, sorted, counted
+        and paged by PostgreSQL on indexed columns (rows whose cells no longer parse are left off the page)."""
+        clause, params = q.where(flt, account)
+        page = f"{_SELECT}{clause}{q.order_by(sort_by, descending)} LIMIT :limit OFFSET :offset"
+        with self.engine.connect() as conn:
+            total = int(conn.execute(text(f"SELECT count(*) FROM kling_ledger{clause}"), params).scalar_one())
+            found = self._scan(page, {**params, "limit": max(0, limit), "offset": max(0, offset)}, conn)
+        return HistoryPage([row for _, row, _ in found if row is not None], total)
+
+    def overview(self, account: str | None = None) -> HistoryOverview:
+        """Runs `account` sees, live runs hidden from it, and the modes and element names in use."""
+        counts, params = q.counts_query(account)
+        modes, elements, facet_params = q.facet_queries(account)
+        with self.engine.connect() as conn:
+            total, hidden = conn.execute(text(counts), params).one()
+            mode_names = sorted(conn.execute(text(modes), facet_params).scalars())
+            element_names = sorted(conn.execute(text(elements), facet_params).scalars(), key=str.lower)
+        return HistoryOverview(int(total), int(hidden), Facets(tuple(mode_names), tuple(element_names), None, None))
 
     def _scan(self, sql: str, params: Mapping[str, Any] | None = None,
               conn: Connection | None = None) -> list[tuple[int, HistoryRow | None, str]]:
