@@ -120,3 +120,20 @@ def test_run_all_reads_the_ledger_bench(tmp_path: Path) -> None:
     write_ledger(tmp_path, history_rows(50))
     figures = history_figures(tmp_path, quick=True)
     assert [f.metric.split(": ")[1] for f in figures] == ["append one row", "update one row", "load all rows (cold)"]
+
+
+def test_team_bench_runs_on_a_throwaway_cluster_and_bucket() -> None:
+    """bench_team at tiny sizes: History (CSV beside PostgreSQL), a follower tick, two replicas sharing tasks."""
+    from bench_team import run
+
+    from lib.storage.testbed import have_postgres
+
+    if not have_postgres():
+        pytest.skip("PostgreSQL is not installed (no initdb/pg_ctl)")
+    pytest.importorskip("moto.server", reason="moto[server] is not installed (requirements-dev)")
+    figures = run(quick=True, rows=40, tasks=2)
+    assert [f.metric.split(",")[0] for f in figures] == [
+        "team: History first paint", "team: History search", "team: follower tick", "team: two replicas following 2 tasks",
+        "team: two replicas following 2 tasks"]
+    assert "PostgreSQL" in figures[0].metric and figures[0].baseline.startswith("CSV: ")
+    assert figures[3].ok, figures[3]  # no task polled by both replicas
