@@ -42,9 +42,7 @@ from lib.elements.model import (
     inspect_urls,
     iso_time,
     needs_upload,
-    reference_advice,
     safe_file_name,
-    stale_uploads,
     to_utc,
     unique_file_name,
     upload_status,
@@ -52,7 +50,7 @@ from lib.elements.model import (
 from lib.elements.originals import FolderOriginals, Originals
 from lib.elements.records import ElementRecords, JsonRecords
 from lib.elements.transfer import add_imported, export_entry, import_entries
-from lib.elements.uploading import upload_one
+from lib.elements.uploading import ensure_fresh, merge_uploads, upload_one
 from lib.kling import rules
 
 log = logging.getLogger(__name__)
@@ -215,17 +213,9 @@ class ElementLibrary:
                 for m in element.media if needs_upload(m, now) or m.file_name in forced}
         if not done:
             return element
-        fields = ("kie_url", "uploaded_at", "expires_at", "upload_error", "upload_method")
         with self._lock:
             elements = self._load()
-            current = self._require(elements, element_id)
-            media = tuple(
-                replace(m, **{f: getattr(done[m.file_name], f) for f in fields})
-                if m.file_name in done and (m.local_path, m.source_url) == (done[m.file_name].local_path,
-                                                                             done[m.file_name].source_url)
-                else m
-                for m in current.media)
-            elements[element_id] = replace(current, media=media)
+            elements[element_id] = merge_uploads(self._require(elements, element_id), done)
             self._save(elements.values())
         return elements[element_id]
 
@@ -234,24 +224,7 @@ class ElementLibrary:
         """The named elements (names ignore case), re-uploaded first where expired or expiring, and where an
         upload older than 24 h is gone (`is_alive`, a cheap request) or older than 72 h; raises ElementError
         if any is unusable."""
-        now = to_utc(now)
-        wanted = list(dict.fromkeys(names))
-        found = {name: self.by_name(name) for name in wanted}
-        known = [e.name for e in self._load().values()]
-        problems = [reference_advice(n, known) for n, e in found.items() if e is None or e.name != n]
-        if problems:
-            raise ElementError(problems)
-        ready = []
-        for element in found.values():
-            assert element is not None
-            gone = stale_uploads(element, now, is_alive)
-            if gone or any(needs_upload(m, now) for m in element.media):
-                element = self.upload(element.id, uploader, method=method, now=now, force=gone)
-            ready.append(element)
-        problems = [f"@{e.name}: {st.detail}" for e in ready if (st := upload_status(e, now)).label != "uploaded"]
-        if problems:
-            raise ElementError(problems)
-        return ready
+        return ensure_fresh(self, names, uploader, to_utc(now), method, is_alive)
 
     # export and import -----------------------------------------------------
     def export_json(self) -> str:
