@@ -13,6 +13,11 @@ from lib.storage import sql
 from lib.storage.open import StorageChoice, build_storage
 from lib.storage.s3_originals import S3Originals
 from lib.storage.sql_library import SqlRecords
+from tests.elements.test_bundle import (  # noqa: F401  (collected here, with this module's `lib`)
+    test_a_bad_file_in_a_bundle_refuses_only_its_element,
+    test_a_bundle_restores_a_deleted_element,
+    test_a_member_missing_from_the_zip_is_named,
+)
 from tests.elements.test_library import (  # noqa: F401  (collected here, with this module's `lib`)
     test_check_name_as_you_type,
     test_create_refuses_with_a_message_naming_the_fix,

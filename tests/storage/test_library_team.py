@@ -140,3 +140,14 @@ def test_a_record_naming_another_path_never_reaches_the_bucket_or_the_disk(serve
     assert [b.local_file(m) for m in spoiled.media] == [None, None]
     b.delete(dog.id)
     assert secret.read_bytes() == b"secret"
+
+
+def test_a_bundle_imported_on_one_server_brings_its_originals_to_every_server(servers: Make, tmp_path: Path) -> None:
+    files = pngs(2)
+    folder = ElementLibrary(tmp_path / "laptop")
+    folder.create("cat", "a cat", files)
+    a, b = servers("a"), servers("b")
+    assert a.import_bundle(folder.export_bundle()).added == ["cat"]
+    cat = b.by_name("cat")
+    assert [b.local_file(m).read_bytes() for m in cat.media] == [data for _, data in files]
+    assert {n.split("/")[1] for n in a.originals.blobs.names()} == {cat.id}
