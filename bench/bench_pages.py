@@ -124,7 +124,7 @@ def _audit(event: str, args: tuple) -> None:
 
 class ReadCounter:
     """Counts, for one file: opens (audit hook), bytes scanned and CSV scans (Ledger._index),
-    rows parsed (HistoryRow.from_csv_dict) and pandas.read_csv calls."""
+    rows parsed (HistoryRow.from_csv_dict / from_csv_cells) and pandas.read_csv calls."""
 
     hooked = False
 
@@ -151,12 +151,19 @@ class ReadCounter:
             self.rows_parsed += 1
             return real_parse.__func__(cls, data)  # type: ignore[attr-defined]
 
+        real_cells = HistoryRow.from_csv_cells  # the ledger's own reads (positional cells)
+
+        def counting_cells(cls: type, layout: object, cells: object) -> object:
+            self.rows_parsed += 1
+            return real_cells.__func__(cls, layout, cells)  # type: ignore[attr-defined]
+
         def counting_read_csv(*args: object, **kwargs: object) -> object:
             self.read_csv += 1
             return real_read_csv(*args, **kwargs)
 
         history.Ledger._index = counting_index  # type: ignore[method-assign,assignment]
         HistoryRow.from_csv_dict = classmethod(counting_parse)  # type: ignore[method-assign,assignment]
+        HistoryRow.from_csv_cells = classmethod(counting_cells)  # type: ignore[method-assign,assignment]
         pd.read_csv = counting_read_csv
         _WATCHERS.append(self)
         try:
@@ -165,6 +172,7 @@ class ReadCounter:
             _WATCHERS.remove(self)
             history.Ledger._index = real_index  # type: ignore[method-assign]
             HistoryRow.from_csv_dict = real_parse  # type: ignore[method-assign]
+            HistoryRow.from_csv_cells = real_cells  # type: ignore[method-assign]
             pd.read_csv = real_read_csv
 
     @property

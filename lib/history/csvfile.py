@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from lib.history.row import HistoryRow
+from lib.history.row import UNFINISHED_STATES, CsvLayout, HistoryRow, csv_layout
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,18 @@ class Snapshot:
     # next compaction); `ids` maps each task id to its newest line, in the order the ids first appeared
     superseded: set[int] = field(default_factory=set)
     task_ids: list[str] = field(default_factory=list)
+    _layout: CsvLayout | None = field(default=None, repr=False)
+    # the unfinished index: task id -> its place in `ids` order, for ids whose newest row is unfinished (None: not
+    # built yet); `new_ids` holds the places of ids first seen since it was last brought up to date
+    open_ids: dict[str, int] | None = None
+    new_ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def layout(self) -> CsvLayout:
+        """Where each column sits in this file's header (built on first use)."""
+        if self._layout is None or self._layout.header != tuple(self.header):
+            self._layout = csv_layout(self.header)
+        return self._layout
 
     def span(self, index: int) -> tuple[int, int]:
         end = self.offsets[index + 1] if index + 1 < len(self.offsets) else len(self.data)
@@ -113,4 +125,35 @@ class Snapshot:
             previous = self.ids.get(task_id)
             if previous is not None:
                 self.superseded.add(previous)
+            elif self.open_ids is not None:
+                self.new_ids[task_id] = len(self.ids)
             self.ids[task_id] = number
+
+    def unfinished_ids(self) -> list[str]:
+        """Task ids whose newest row is unfinished, in `ids` order (rows must be typed): built once per snapshot,
+        then kept up to date by note_lines, so following tasks never walks the finished rows."""
+        if self.open_ids is None:
+            typed = self.typed or []
+            self.open_ids = {task_id: place for place, (task_id, index) in enumerate(self.ids.items())
+                             if (row := typed[index]) is not None and row.state in UNFINISHED_STATES}
+            self.new_ids.clear()
+        return sorted(self.open_ids, key=self.open_ids.__getitem__)
+
+    def note_lines(self, first: int) -> None:
+        """Bring the unfinished index up to date with typed lines `first`.. (newly read or written)."""
+        index, typed = self.open_ids, self.typed
+        if index is None or typed is None:
+            return
+        for line in range(first, len(typed)):
+            task_id, row = self.task_ids[line], typed[line]
+            if self.ids.get(task_id) != line:
+                continue  # a later line supersedes it
+            if row is None or row.state not in UNFINISHED_STATES:
+                index.pop(task_id, None)
+            elif task_id not in index:
+                place = self.new_ids.get(task_id)
+                if place is None:  # a finished run became unfinished again: rebuild to keep the order exact
+                    self.open_ids = None
+                    break
+                index[task_id] = place
+        self.new_ids.clear()

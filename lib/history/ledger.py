@@ -22,7 +22,6 @@ from lib.history.ledger_file import LedgerFile
 from lib.history.row import (
     COLUMNS,
     OPTIONAL_COLUMNS,
-    UNFINISHED_STATES,
     HistoryRow,
     editable_fields,
 )
@@ -32,15 +31,6 @@ logger = logging.getLogger(__name__)
 
 HISTORY_FILE = "history.csv"
 COMPACT_MIN = 1_000  # superseded lines kept before an update compacts the file
-
-
-
-
-
-
-
-
-
 
 
 class MergeResult(NamedTuple):
@@ -58,8 +48,6 @@ class Ledger(LedgerFile):
     def in_dir(cls, data_dir: Path | str, **options: Any) -> Ledger:
         """The ledger at `<data_dir>/history.csv`."""
         return cls(Path(data_dir) / HISTORY_FILE, **options)
-
-
 
 
     def rows(self) -> list[HistoryRow]:
@@ -83,7 +71,7 @@ class Ledger(LedgerFile):
 
     def unfinished(self) -> list[HistoryRow]:
         """Rows still queued, running or unknown (createTask outcome unknown): the ones to resume."""
-        return [row for row in self.rows() if row.state in UNFINISHED_STATES]
+        return self._read(lambda snap, typed: [typed[snap.ids[task_id]] for task_id in snap.unfinished_ids()])
 
     # -- writing -------------------------------------------------------------------------------------
     def append(self, row: HistoryRow) -> HistoryRow:
@@ -191,21 +179,5 @@ class Ledger(LedgerFile):
         logger.info("Added column(s) %s to %s", ", ".join(extra), self.path)
         assert self._snap is not None
         return self._snap
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
