@@ -189,3 +189,25 @@ def test_kill_9_of_a_mid_task_and_b_takes_the_lease_over(replica, browser, datab
     assert video_name(row.task_id) in _bucket_names(s3_server, b.extra_env)
     assert _lease_owner(database_url, row.task_id) is None  # released when final
     assert _local_videos(a.data_dir) == [] and _local_videos(b.data_dir) == []
+
+
+def test_an_element_made_on_a_shows_on_b_with_its_thumbnails(replica, page, tmp_path: Path, s3_server) -> None:
+    from tests.browser.test_elements_browser import assert_card_ready, open_elements, pick_files, type_into, write_png
+
+    a, b = replica("A"), replica("B")
+    files = [write_png(tmp_path / "front.png", 640, (220, 90, 30)), write_png(tmp_path / "side.png", 512, (30, 90, 200))]
+    open_elements(page, a)
+    type_into(page, "elements_name_field", "team_cat")
+    type_into(page, "elements_description_field", "a ginger cat shared by two servers", "textarea")
+    pick_files(page, files)
+    page.get_by_role("button", name="Save and upload").click()
+    expect(page.locator('[data-testid="stMain"]')).to_contain_text("@team_cat is uploaded", timeout=30_000)
+    open_elements(page, b)
+    assert_card_ready(page, "team_cat")  # B's card: the record from the database, thumbnails from the bucket
+    screenshot(page, "two-replicas-element-on-b")
+    originals = [n for n in _bucket_names(s3_server, a.extra_env) if n.endswith(".png")]
+    assert len(originals) == 2, originals
+    for server in (a, b):
+        cache = server.data_dir / CACHE_FOLDER
+        stray = [p for p in server.data_dir.rglob("*.png") if not p.is_relative_to(cache)]
+        assert stray == [] and not (server.data_dir / "elements" / "library.json").exists()
