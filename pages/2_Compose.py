@@ -28,6 +28,7 @@ from lib.compose.batches import (
 )
 from lib.compose.drafts import new_form_id, valid_form_id
 from lib.compose.evaluate import ComposeView, evaluate
+from lib.compose.frame_preview import frame_preview, own_file_finder
 from lib.compose.snippets import curl_command, python_snippet
 from lib.elements.model import Element
 from lib.history.row import HistoryRow
@@ -344,7 +345,25 @@ def _frame(ctx: AppContext, view: ComposeView, which: str) -> None:
             st.caption(f"✅ {md_line(upload['name'], 60)} is on KIE's file host.")
     elif source == "url":
         bound(st.text_input, "Image URL", f"compose_{which}_url", placeholder="https://…/frame.png")
+        _url_frame(ctx, which, view.form[f"compose_{which}_url"].strip())
     show(view, f"{which}_frame")
+
+
+def _url_frame(ctx: AppContext, which: str, url: str) -> None:
+    """A frame given by URL (a fork's, a recipe's, a continued take's): a thumbnail only from the app's own file or
+    an allowed media host; otherwise a plain link naming the host. Made once per URL, not on every rerun."""
+    if not url:
+        return
+    cached = S.get(f"compose_{which}_preview")
+    if not cached or cached[0] != url:
+        store = ctx.sandbox.backend if ctx.sandbox is not None else None
+        cached = S[f"compose_{which}_preview"] = (url, frame_preview(url, own_file_finder(store)))
+    preview = cached[1]
+    if preview.image is not None:
+        st.image(preview.image, width=160, caption="The frame at this URL")
+    elif preview.link:
+        st.link_button(f"Open the frame on {preview.link[1]}", preview.link[0])
+        st.caption("Not shown here: your browser loads images only from KIE's media hosts.")
 
 
 def _frames(ctx: AppContext, view: ComposeView) -> None:

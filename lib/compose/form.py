@@ -23,7 +23,7 @@ from lib.kie.errors import KieError
 from lib.kling import rules
 from lib.kling.job import ElementSpec, Job, Shot, referenced_names
 from lib.kling.media import check_image
-from lib.kling.problems import Problem
+from lib.kling.problems import Problem, with_verdict
 
 log = logging.getLogger(__name__)
 
@@ -202,14 +202,25 @@ def form_problems(form: Mapping[str, Any], library_names: Iterable[str]) -> list
                                 "or remove the last one.", rules.ERROR))
     for which, index in (("first", 0), ("last", 1)):
         upload = form[f"compose_{which}_upload"]
-        if form[f"compose_{which}_source"] == "upload" and upload and upload.get("problems"):
-            problems.extend(Problem(f"input.image_urls[{index}]", text, rules.ERROR) for text in upload["problems"])
+        if form[f"compose_{which}_source"] == "upload" and upload:
+            problems.extend(Problem(f"input.image_urls[{index}]", text, rules.ERROR) for text in upload.get("problems") or ())
+            problems.extend(_small_frame(upload, which, index))
     known = set(library_names)
     for name in form["compose_elements"]:
         if name not in known:
             problems.append(Problem("input.kling_elements", f"Element '{name}' is no longer in the library: "
                                     f"recreate it on the Elements page or remove @{name}.", rules.ERROR))
     return problems
+
+
+def _small_frame(upload: Mapping[str, Any], which: str, index: int) -> list[Problem]:
+    """A warning for a frame under 300 px a side (size read from its header when it was uploaded)."""
+    width, height, low = upload.get("width"), upload.get("height"), rules.IMAGE_MIN_SIDE
+    if not isinstance(width, int) or not isinstance(height, int) or min(width, height) >= low:
+        return []
+    message = with_verdict("frame_size", f"The {which} frame {upload.get('name', '')} is {width}×{height} px, under "
+                           f"{low} px a side, so the video may look soft: use an image at least {low}×{low} px.")
+    return [Problem(f"input.image_urls[{index}]", message, rules.WARNING, "frame_size")]
 
 
 def preview_specs(elements: Iterable[Element]) -> tuple[dict[str, ElementSpec], list[str]]:
@@ -268,11 +279,13 @@ class FrameUpload:
     url: str | None = None
     expires_at: str | None = None
     problems: tuple[str, ...] = ()
+    width: int | None = None   # from the header (lib.kling.media); forms saved before this have none
+    height: int | None = None
 
     def to_state(self) -> dict[str, Any]:
         """The form's record of this upload."""
         return {"name": self.name, "sha": self.sha, "url": self.url, "expires_at": self.expires_at,
-                "problems": list(self.problems)}
+                "problems": list(self.problems), "width": self.width, "height": self.height}
 
 
 def content_sha(data: bytes) -> str:
@@ -292,7 +305,8 @@ def upload_frame(uploader: Uploader, name: str, data: bytes) -> FrameUpload:
         return FrameUpload(name, sha, problems=(f"{name} could not be uploaded: {exc.user_message()}",))
     expires = getattr(result, "expires_at", None)
     return FrameUpload(name, sha, url=str(result.download_url),
-                       expires_at=expires.isoformat() if isinstance(expires, datetime) else None)
+                       expires_at=expires.isoformat() if isinstance(expires, datetime) else None,
+                       width=check.width, height=check.height)
 
 
 # ---------------------------------------------------------------- fork

@@ -38,6 +38,24 @@ class Report:
         self.problems.append(Problem(path, message, WARNING, rule))
 
 
+def live_verdict(rule_key: str) -> str:
+    """A plain sentence on whether KIE would refuse a live job that breaks this rule, from the rules table's row
+    ('' when the row records nothing)."""
+    rule = rules.RULES.get(rule_key)
+    if rule is None or not rule.live:
+        return ""
+    why = f": {rule.live_why}" if rule.live_why else ""
+    return {rules.LIVE_REFUSED: f"A live job like this is refused by KIE{why}.",
+            rules.LIVE_ACCEPTED: f"A live job like this is accepted by KIE{why}.",
+            rules.LIVE_UNCONFIRMED: f"Would a live job be refused? Not known{why}."}[rule.live]
+
+
+def with_verdict(rule_key: str, message: str) -> str:
+    """`message` followed by the rule's live verdict, when the rules table records one."""
+    verdict = live_verdict(rule_key)
+    return f"{message} {verdict}" if verdict else message
+
+
 def errors_only(problems: Iterable[Problem]) -> list[Problem]:
     """The problems that block submitting."""
     return [p for p in problems if p.level == ERROR]

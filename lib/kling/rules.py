@@ -79,6 +79,12 @@ class Rule:
     summary: str
     source: str
     level: str = ERROR
+    live: str = ""        # would KIE refuse a live job that breaks it: one of LIVE_OUTCOMES, "" when not recorded
+    live_why: str = ""    # the evidence behind `live`, in a few words a person can check
+
+
+LIVE_REFUSED, LIVE_ACCEPTED, LIVE_UNCONFIRMED = "refused", "accepted", "unconfirmed"
+LIVE_OUTCOMES = (LIVE_REFUSED, LIVE_ACCEPTED, LIVE_UNCONFIRMED)
 
 
 _RULES = (
@@ -108,12 +114,18 @@ _RULES = (
     Rule("video_window", "K4 video window: end_time > start_time, 3000–8000 ms", "K4"),
     Rule("reference", "every @name in a prompt names a defined element", "seed, K1–K4"),
     Rule("unused_element", "an element no prompt references is left out", "app", WARNING),
-    Rule("first_frame", "elements referenced without a first frame", "K2–K4 EN (CN: optional)", WARNING),
+    Rule("first_frame", "elements referenced without a first frame", "K2–K4 EN (CN: optional)", WARNING,
+         live=LIVE_UNCONFIRMED, live_why="KIE's English docs call a first frame required with elements, its Chinese "
+         "docs call it optional, and no live request has settled it; the sandbox accepts it"),
+    Rule("frame_size", f"frame images under {IMAGE_MIN_SIDE} px a side", "kie-api.md §13.7 (other hosts: ≥300 px)",
+         WARNING, live=LIVE_UNCONFIRMED, live_why="KIE documents no pixel minimum for frames; other Kling hosts "
+         f"refuse images under {IMAGE_MIN_SIDE} px"),
     Rule("cfg_scale", "cfg_scale is not in KIE's schema", "seed has it; K1–K4 do not (Decision 5)", WARNING),
     Rule("ignored_field", "a field the request does not use is ignored", "K1–K4", WARNING),
     Rule("unknown_field", "a field that is not part of Kling 3.0's schema", "K1–K4", WARNING),
 )
 RULES: dict[str, Rule] = {rule.key: rule for rule in _RULES}
+assert all(rule.live in ("", *LIVE_OUTCOMES) for rule in _RULES), "a rule's live outcome must be one of LIVE_OUTCOMES"
 
 
 def video_element_schema() -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from lib.kling import rules
 from lib.kling.element_checks import check_elements
 from lib.kling.job import parse_duration, prompt_budget_length, referenced_names
-from lib.kling.problems import Problem, Report, kind_of, show, url_list, url_problem
+from lib.kling.problems import Problem, Report, kind_of, show, url_list, url_problem, with_verdict
 
 log = logging.getLogger(__name__)
 
@@ -205,5 +205,5 @@ def _check_references(data: dict, prompts: list[tuple[str, str]], names: dict[st
                         f"Write @{name} in a prompt to use it.")
     frames = data.get("image_urls")
     if used & set(names) and not (isinstance(frames, list) and frames):
-        report.warn("input.image_urls", "first_frame",
-                    "The prompt uses elements but there is no first frame: KIE's English docs call one required with elements, so add a first-frame image.")
+        report.warn("input.image_urls", "first_frame", with_verdict(
+            "first_frame", "The prompt uses elements but there is no first frame: add a first-frame image to be safe."))

@@ -534,3 +534,24 @@ def test_every_rule_names_a_source():
     assert all(rule.source for rule in rules.RULES.values())
     fired = {p.rule for body in WEIRD_BODIES for p in validate_payload(body)}
     assert fired <= set(rules.RULES)
+
+
+def test_the_first_frame_message_says_from_the_rules_table_whether_a_live_job_is_refused(monkeypatch):
+    from dataclasses import replace
+
+    from lib.kling.problems import live_verdict
+
+    body = mutate(with_elements(element("dog"), prompt="a @dog"), "input.image_urls", DELETE)
+    (problem,) = [p for p in validate_payload(body) if p.rule == "first_frame"]
+    assert "Would a live job be refused? Not known" in problem.message
+    assert rules.RULES["first_frame"].live == rules.LIVE_UNCONFIRMED
+    # the table decides: were the row to record a refusal, the same check would say so
+    monkeypatch.setitem(rules.RULES, "first_frame", replace(rules.RULES["first_frame"], live=rules.LIVE_REFUSED))
+    assert live_verdict("first_frame").startswith("A live job like this is refused by KIE")
+    (problem,) = [p for p in validate_payload(body) if p.rule == "first_frame"]
+    assert "refused by KIE" in problem.message
+    assert live_verdict("duration") == ""  # rows without a recorded outcome add nothing
+
+
+def test_every_rule_records_a_known_live_outcome_or_none():
+    assert {r.live for r in rules.RULES.values()} <= {"", *rules.LIVE_OUTCOMES}
