@@ -101,6 +101,63 @@ def bare_queries(base: str, task_ids: list[str]) -> float:
     return time.perf_counter() - start
 
 
+STEADY_HISTORY = 100_000
+STEADY_TARGET = 1.2  # a warm tick over 20 due tasks: at most this many times 20 bare GETs
+
+
+def _new_running(client: object, count: int, round_no: int) -> list:
+    from dataclasses import replace
+
+    from lib.history.row import HistoryRow
+    from lib.kling.job import Job, build_payload
+
+    rows = []
+    for i in range(count):
+        payload = build_payload(Job(prompt=f"A paper boat, round {round_no} take {i}", duration=5))
+        task_id = client.create_task(payload)  # type: ignore[attr-defined]
+        rows.append(replace(HistoryRow.from_payload(task_id, payload, origin="sandbox"), state="running"))
+    return rows
+
+
+def steady_tick_figure(base: str, folder: Path, history: int, rounds: int) -> Figure:
+    """A running app's tick: the ledger already loaded (as the server holds it), 20 due tasks among `history`
+    finished rows. Each round adds 20 new running tasks (untimed; the previous 20 are marked finished), then
+    times one follow_tick over ledger.unfinished() beside 20 bare GETs for the same tasks; medians of the rounds."""
+    from lib.history.ledger import Ledger
+    from lib.kie.client import KieClient
+    from lib.storage.files import FileMedia
+    from lib.tasks.follow import follow_tick
+
+    client = KieClient("bench", base, base)
+    write_ledger(folder, history_rows(history, seed=3))
+    ledger = Ledger.in_dir(folder, fsync=True)
+    ledger.unfinished()  # the cold load happens once, when the server starts
+    ours, bare, queries = [], [], []
+    sent: list[str] = []
+    client.session.hooks["response"].append(lambda resp, *args, **kwargs: sent.append(resp.request.path_url))
+    for round_no in range(rounds):
+        for row in ledger.unfinished():
+            ledger.update(row.task_id, state="succeeded")
+        for row in _new_running(client, RUNNING_TASKS, round_no):
+            ledger.append(row)
+        ids = [row.task_id for row in ledger.unfinished()]
+        bare.append(bare_queries(base, ids))
+        sent.clear()
+        start = time.perf_counter()
+        result = follow_tick(client, ledger, FileMedia(folder), ledger.unfinished(), origin="sandbox",
+                             allow_private=(base,))
+        ours.append(time.perf_counter() - start)
+        if result.errors:
+            raise RuntimeError(f"the tick reported errors: {result.errors[:2]}")
+        queries.append(sum("recordInfo" in path for path in sent))
+    tick, floor = statistics.median(ours), statistics.median(bare)
+    ratio = tick / floor
+    return Figure(f"follower tick, {RUNNING_TASKS} running + {history:,} finished (ledger loaded)",
+                  f"{ms(tick)} ({ratio:.2f}×), {max(queries)} queries", f"{RUNNING_TASKS} bare GETs: {ms(floor)}",
+                  f"≤ {STEADY_TARGET:g}× bare", ratio <= STEADY_TARGET and max(queries) <= RUNNING_TASKS,
+                  f"median of {rounds} rounds, each beside its own bare GETs; fsync on")
+
+
 def tick_figures(quick: bool) -> list[Figure]:
     from lib.history.ledger import Ledger
 
@@ -115,6 +172,8 @@ def tick_figures(quick: bool) -> list[Figure]:
                 floor = statistics.median(bare_queries(base, ids) for _ in range(3))
                 figures.append(Figure(figure.metric, figure.value, f"{len(ids)} bare GETs: {ms(floor)}",
                                       figure.target, figure.ok, figure.note))
+            figures.append(steady_tick_figure(base, Path(tmp) / "data-steady", 500 if quick else STEADY_HISTORY,
+                                              3 if quick else 7))
     return figures
 
 
@@ -165,9 +224,11 @@ def idle_figures(idle_s: float) -> list[Figure]:
     ]
 
 
-def run(data_dir: Path | None = None, quick: bool = False, idle_s: float | None = None) -> list[Figure]:
+def run(data_dir: Path | None = None, quick: bool = False, idle_s: float | None = None,
+        ticks_only: bool = False) -> list[Figure]:
     """Schedule, tick and idle figures."""
-    return [schedule_figure(), *tick_figures(quick), *idle_figures(idle_s or (2.0 if quick else 10.0))]
+    idle = [] if ticks_only else idle_figures(idle_s or (2.0 if quick else 10.0))
+    return [schedule_figure(), *tick_figures(quick), *idle]
 
 
 def main() -> None:
@@ -176,8 +237,9 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=None)
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON (for run_all)")
     parser.add_argument("--data", type=Path, help="ignored (polling makes its own data)")
+    parser.add_argument("--ticks-only", action="store_true", help="skip the idle-CPU servers")
     args = parser.parse_args()
-    print_figures("Polling", run(quick=args.quick, idle_s=args.idle_seconds))
+    print_figures("Polling", run(quick=args.quick, idle_s=args.idle_seconds, ticks_only=args.ticks_only))
 
 
 if __name__ == "__main__":

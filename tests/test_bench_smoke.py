@@ -137,3 +137,14 @@ def test_team_bench_runs_on_a_throwaway_cluster_and_bucket() -> None:
         "team: two replicas following 2 tasks"]
     assert "PostgreSQL" in figures[0].metric and figures[0].baseline.startswith("CSV: ")
     assert figures[3].ok, figures[3]  # no task polled by both replicas
+
+
+def test_steady_follower_tick_beside_bare_gets(tmp_path: Path) -> None:
+    from bench_polling import RUNNING_TASKS, steady_tick_figure
+
+    from lib.sandbox.server import start_sandbox
+
+    with start_sandbox(port=0, data_dir=tmp_path / "box", progress="queries", every_n=1000,
+                       credits="1000000") as box:
+        figure = steady_tick_figure(box.base_url, tmp_path / "data", history=30, rounds=1)
+    assert f"{RUNNING_TASKS} queries" in figure.value and "bare GETs" in figure.baseline

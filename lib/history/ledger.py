@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -91,25 +91,47 @@ class Ledger(LedgerFile):
 
     def update(self, task_id: str, /, **fields: Any) -> HistoryRow:
         """Change fields of one row (updated_at defaults to now) by appending its new version; return the new row."""
-        fields = editable_fields(fields)
+        return self.update_many({task_id: fields})[0]
+
+    def update_many(self, changes: Mapping[str, Mapping[str, Any]]) -> list[HistoryRow]:
+        """Change several rows at once (a follower tick's answers): their new versions are appended in one write and
+        one fsync. Same rules as update(); an unknown id raises UnknownTaskError and changes nothing."""
+        checked = {task_id: editable_fields(dict(fields)) for task_id, fields in changes.items()}
+        if not checked:
+            return []
         with self._locked():
             snap = self._load()
-            index = snap.ids.get(task_id) if snap else None
-            old_row = None if snap is None or index is None else self._row_at(snap, index)
-            if snap is None or index is None or old_row is None:
-                raise UnknownTaskError(f"Task {task_id} is not in the history ({self.path}), or its line is unreadable.")
-            new_row = dataclasses.replace(old_row, **fields)
-            if snap.torn:  # repair the torn tail first: rewrite with this row's line replaced
-                start, end = snap.span(index)
-                line = encode_records([self._cells(new_row, snap.header, parse_record(snap.raw(index)))])
-                self._rewrite(bytes(snap.data[:start]) + line + bytes(snap.data[end:]), snap, None)
-                return new_row
-            # Append the row's new version (one short write, whatever the file's size); the old line is
+            found = []
+            for task_id in checked:
+                index = snap.ids.get(task_id) if snap else None
+                old_row = None if snap is None or index is None else self._row_at(snap, index)
+                if snap is None or index is None or old_row is None:
+                    raise UnknownTaskError(
+                        f"Task {task_id} is not in the history ({self.path}), or its line is unreadable.")
+                found.append((index, old_row))
+            assert snap is not None
+            new_rows = [dataclasses.replace(old, **fields) for (_, old), fields in zip(found, checked.values(),
+                                                                                      strict=True)]
+            if snap.torn:  # repair the torn tail first: rewrite with these rows' lines replaced
+                self._rewrite(self._replaced(snap, dict(zip((i for i, _ in found), new_rows, strict=True))), snap,
+                              None)
+                return new_rows
+            # Append the rows' new versions (one short write, whatever the file's size); the old lines are
             # superseded and dropped at the next compaction.
-            self._append_line(snap, new_row, base=parse_record(snap.raw(index)))
+            bases = [parse_record(snap.raw(index)) for index, _ in found]
+            self._append_lines(snap, list(zip(new_rows, bases, strict=True)))
             if len(snap.superseded) > max(COMPACT_MIN, len(snap.offsets) // 4):
                 self._compact(snap)
-            return new_row
+            return new_rows
+
+    def _replaced(self, snap: Snapshot, rows: Mapping[int, HistoryRow]) -> bytes:
+        """The file's bytes with the lines at these indexes replaced by these rows."""
+        parts = [bytes(snap.data[:snap.offsets[0]])]
+        for i in range(len(snap.offsets)):
+            row = rows.get(i)
+            raw = snap.raw(i)
+            parts.append(raw if row is None else encode_records([self._cells(row, snap.header, parse_record(raw))]))
+        return b"".join(parts)
 
     def _compact(self, snap: Snapshot) -> None:
         """Rewrite the file without superseded lines (atomically)."""

@@ -246,10 +246,15 @@ class LedgerFile:
         )
 
     def _append_line(self, snap: Snapshot, row: HistoryRow, base: list[str] | None = None) -> None:
-        line = encode_records([self._cells(row, snap.header, base)])
+        self._append_lines(snap, [(row, base)])
+
+    def _append_lines(self, snap: Snapshot, rows: list[tuple[HistoryRow, list[str] | None]]) -> None:
+        """Append one line per row (each over its base cells, for columns it does not know) in one write and
+        one fsync, and index them."""
+        lines = [encode_records([self._cells(row, snap.header, base)]) for row, base in rows]
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         try:
-            view = memoryview(line)
+            view = memoryview(b"".join(lines))
             while view:
                 view = view[os.write(fd, view):]
             if self._fsync:
@@ -257,15 +262,18 @@ class LedgerFile:
             st = os.fstat(fd)
         finally:
             os.close(fd)
-        typed = snap.typed is not None and len(snap.typed) == len(snap.offsets)
+        first = len(snap.offsets)
+        typed = snap.typed is not None and len(snap.typed) == first
+        starts = []
+        for line in lines:
+            starts.append(len(snap.data))
+            snap.data += line
         if typed:
-            snap.typed.append(row)
-        start = len(snap.data)
-        snap.data += line
-        snap.index_records([start], snap.header.index("task_id"))
+            snap.typed.extend(row for row, _ in rows)
+        snap.index_records(starts, snap.header.index("task_id"))
         snap.sig = FileSignature(st.st_mtime_ns, st.st_size, st.st_ino)
         if typed:
-            snap.note_lines(len(snap.offsets) - 1)
+            snap.note_lines(first)
 
     def _backup(self) -> Path:
         stamp = utc_now().strftime("%Y%m%dT%H%M%S%fZ")

@@ -60,8 +60,9 @@ def follow_tick(client: KieClient, ledger: LedgerStore, media: MediaStore, rows:
                 origin: str, allow_private: Allowance) -> TickResult:
     """Query every due row once and record what changed."""
     finished, errors = 0, []
-    for row in due_rows(rows, origin):
-        new, err = refresh_task(client, ledger, media, row, allow_private=allow_private)
+    due = due_rows(rows, origin)
+    for row, (new, err) in zip(due, refresh_tasks([(row, client) for row in due], ledger, media,
+                                                  allow_private=allow_private), strict=True):
         if err:
             errors.append((row.task_id, err))
         finished += new.finished
@@ -82,20 +83,59 @@ def _fields_from_record(record: TaskRecord) -> dict[str, Any]:
     return fields
 
 
-def refresh_task(client: KieClient, ledger: LedgerStore, media: MediaStore, row: HistoryRow, *,
-                 allow_private: Allowance, deadline_s: float | None = None) -> tuple[HistoryRow, KieError | None]:
-    """Query one task once, record what changed, and archive its video on success."""
-    if str(row.task_id).startswith("unknown-"):
-        return row, None
+@dataclass(frozen=True)
+class _Answer:
+    """One task's query: the fields to record, KIE's record (None if the query failed) and the error."""
+
+    fields: dict[str, Any]
+    record: TaskRecord | None = None
+    error: KieError | None = None
+
+
+def _ask(client: KieClient, row: HistoryRow, deadline_s: float | None) -> _Answer:
     stale = is_stale(row.created_at.timestamp(), time.time(), deadline_s or DEFAULT_DEADLINE_S)
     try:
         record = client.get_task(row.task_id)
     except KieError as exc:
-        return ledger.update(row.task_id, last_checked_at=utc_now(), stale=stale), exc
-    row = ledger.update(row.task_id, **_fields_from_record(record), stale=stale and not record.state.finished)
-    if record.state is TaskState.SUCCEEDED and media.video(row.task_id) is None and record.result_urls:
-        return archive_row(ledger, media, row, record.result_urls, allow_private=allow_private)
-    return row, None
+        return _Answer({"last_checked_at": utc_now(), "stale": stale}, error=exc)
+    return _Answer({**_fields_from_record(record), "stale": stale and not record.state.finished}, record)
+
+
+def _record(ledger: LedgerStore, changes: dict[str, dict[str, Any]]) -> list[HistoryRow]:
+    """Record the answers: in one write where the store can (the CSV ledger: one fsync per tick, not per task)."""
+    update_many = getattr(ledger, "update_many", None)
+    if update_many is not None:
+        return update_many(changes)
+    return [ledger.update(task_id, **fields) for task_id, fields in changes.items()]
+
+
+def refresh_tasks(jobs: list[tuple[HistoryRow, KieClient]], ledger: LedgerStore, media: MediaStore, *,
+                  allow_private: Allowance, deadline_s: float | None = None,
+                  ) -> list[tuple[HistoryRow, KieError | None]]:
+    """Query each (row, client) once, record every answer in one ledger write, then archive the successes."""
+    asked = {row.task_id: _ask(client, row, deadline_s) for row, client in jobs
+             if not str(row.task_id).startswith("unknown-")}
+    recorded = _record(ledger, {task_id: answer.fields for task_id, answer in asked.items()}) if asked else []
+    answers = dict(zip(asked, zip(asked.values(), recorded, strict=True), strict=True))
+    out: list[tuple[HistoryRow, KieError | None]] = []
+    for row, _ in jobs:
+        if row.task_id not in answers:
+            out.append((row, None))
+            continue
+        answer, new = answers[row.task_id]
+        record = answer.record
+        if record is not None and record.state is TaskState.SUCCEEDED and media.video(new.task_id) is None \
+                and record.result_urls:
+            out.append(archive_row(ledger, media, new, record.result_urls, allow_private=allow_private))
+        else:
+            out.append((new, answer.error))
+    return out
+
+
+def refresh_task(client: KieClient, ledger: LedgerStore, media: MediaStore, row: HistoryRow, *,
+                 allow_private: Allowance, deadline_s: float | None = None) -> tuple[HistoryRow, KieError | None]:
+    """Query one task once, record what changed, and archive its video on success."""
+    return refresh_tasks([(row, client)], ledger, media, allow_private=allow_private, deadline_s=deadline_s)[0]
 
 
 def archive_row(ledger: LedgerStore, media: MediaStore, row: HistoryRow, result_urls: tuple[str, ...], *,

@@ -18,7 +18,7 @@ from lib.history.row import HistoryRow
 from lib.kie.client import KieClient
 from lib.kie.schedule import is_due
 from lib.storage.base import Storage
-from lib.tasks.follow import TickResult, is_followable, refresh_task
+from lib.tasks.follow import TickResult, is_followable, refresh_tasks
 from lib.trust.fetch import Allowance
 
 if TYPE_CHECKING:
@@ -132,12 +132,12 @@ class Follower:
         finished, errors = 0, []
         if self.claimer is not None:
             self.claimer.renew()  # keep the tasks this server follows, due now or not
-        for row, client in self.due(now):
-            with self._lock:
-                self._hints.discard(row.task_id)
-            self.queries += 1
-            new, err = refresh_task(client, self.storage.ledger, self.storage.media, row,
-                                    allow_private=self.allow_private)
+        due = self.due(now)
+        with self._lock:
+            self._hints.difference_update(row.task_id for row, _ in due)
+        self.queries += len(due)
+        results = refresh_tasks(due, self.storage.ledger, self.storage.media, allow_private=self.allow_private)
+        for (row, _), (new, err) in zip(due, results, strict=True):
             if err:
                 errors.append((row.task_id, err))
             finished += new.finished
