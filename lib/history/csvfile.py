@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import mmap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -49,13 +50,24 @@ class FileSignature(NamedTuple):
 
 
 
-def record_spans(data: bytes | bytearray, start: int) -> tuple[list[int], int]:
+Buffer = bytes | bytearray | mmap.mmap
+
+
+def map_file(handle: io.BufferedReader, size: int) -> bytearray | mmap.mmap:
+    """The file's first `size` bytes mapped read-only (an empty bytearray for an empty file): the kernel's page
+    cache holds them, not this process's heap. Read only while the file is known to be at least that long."""
+    if size == 0:
+        return bytearray()
+    return mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ)
+
+
+def record_spans(data: Buffer, start: int) -> tuple[list[int], int]:
     """Start offsets of the complete records in data[start:], and where the complete part ends."""
     offsets: list[int] = []
     pos = begin = start
     quotes = 0
     while (newline := data.find(b"\n", pos)) >= 0:
-        quotes += data.count(b'"', pos, newline + 1)
+        quotes += data[pos:newline + 1].count(b'"')
         pos = newline + 1
         if not quotes & 1:  # a newline outside quotes ends a record
             if pos - begin > 2 or data[begin:pos].strip():
@@ -75,7 +87,7 @@ class Snapshot:
 
     sig: FileSignature
     header: list[str]
-    data: bytearray
+    data: bytearray | mmap.mmap  # the file mapped (or, after a torn tail, the complete part in memory)
     offsets: list[int] = field(default_factory=list)
     ids: dict[str, int] = field(default_factory=dict)
     torn: bytes = b""
@@ -107,7 +119,7 @@ class Snapshot:
         return bytes(self.data[start:end])
 
     def line_of(self, index: int) -> int:
-        return self.data.count(b"\n", 0, self.offsets[index]) + 1
+        return self.data[:self.offsets[index]].count(b"\n") + 1
 
     def index_records(self, offsets: list[int], task_col: int) -> None:
         """Add records (by offset) to the id index; the fast path reads an unquoted task id in place."""

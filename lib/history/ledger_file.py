@@ -7,11 +7,13 @@ import csv
 import gc
 import io
 import logging
+import mmap
 import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import accumulate
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +25,7 @@ from lib.history.csvfile import (
     FileSignature,
     Snapshot,
     encode_records,
+    map_file,
     parse_record,
     record_spans,
 )
@@ -143,6 +146,8 @@ class LedgerFile:
             with _collector_paused(len(snap.offsets) - len(done)):
                 snap.typed = done + self._parse_lines(snap, len(done))
             snap.note_lines(len(done))
+            if isinstance(snap.data, mmap.mmap) and len(snap.offsets) - len(done) >= BULK_ROWS:
+                snap.data.madvise(mmap.MADV_DONTNEED)  # parsed: the rows are what we keep, the pages stay cached
         return snap.typed if snap.typed is not None else []
 
     def _parse_lines(self, snap: Snapshot, first: int) -> list[HistoryRow | None]:
@@ -150,7 +155,8 @@ class LedgerFile:
         try:
             data, starts = snap.data, snap.offsets[first:]
             ends = [*starts[1:], len(data)]
-            texts = [data[start:end].decode("utf-8") for start, end in zip(starts, ends, strict=True)]
+            # one record's text at a time: 100,000 decoded lines and their cells never exist together
+            texts = (data[start:end].decode("utf-8") for start, end in zip(starts, ends, strict=True))
             return [self._to_row(snap, i, cells) for i, cells in enumerate(csv.reader(texts, strict=True), first)]
         except (csv.Error, UnicodeDecodeError):
             return [self._row_at(snap, i) for i in range(first, len(snap.offsets))]  # names the line
@@ -168,20 +174,28 @@ class LedgerFile:
                     return snap
                 start = len(snap.data)
                 if not snap.torn and st.st_size > start and self._tail_matches(pinned, snap.data):
-                    pinned.seek(start)
-                    snap.data += pinned.read()
+                    snap.data = self._grown(snap.data, pinned, st.st_size)
                     self._snap = self._index(snap, sig, start)
                     return self._snap
             fh = open(self.path, "rb")  # noqa: SIM115 - kept open as the pin
             st = os.fstat(fh.fileno())
             self._pin(fh)
-            self._snap = self._index(None, FileSignature(st.st_mtime_ns, st.st_size, st.st_ino), 0, fh.read())
+            self._snap = self._index(None, FileSignature(st.st_mtime_ns, st.st_size, st.st_ino), 0,
+                                     map_file(fh, st.st_size))
         except FileNotFoundError:
             self._pin(None)
             self._snap = None
         except OSError as exc:
             raise HistoryFileError(f"Cannot read {self.path}: {exc}. Fix: check the file's permissions.") from exc
         return self._snap
+
+    @staticmethod
+    def _grown(data: bytearray | mmap.mmap, pinned: io.BufferedReader, size: int) -> bytearray | mmap.mmap:
+        """The indexed bytes after the (pinned) file grew to `size` by appends."""
+        if isinstance(data, mmap.mmap):
+            return map_file(pinned, size)
+        pinned.seek(len(data))
+        return data + pinned.read(size - len(data))
 
     @staticmethod
     def _tail_matches(pinned: io.BufferedReader, data: bytearray) -> bool:
@@ -207,18 +221,21 @@ class LedgerFile:
             self._pin(None)
             self._snap = None
 
-    def _index(self, snap: Snapshot | None, sig: FileSignature, start: int, data: bytes = b"") -> Snapshot | None:
+    def _index(self, snap: Snapshot | None, sig: FileSignature, start: int,
+               data: bytearray | mmap.mmap | None = None) -> Snapshot | None:
         """Scan complete records from `start`; a cut-off final record is set aside as `torn`."""
-        buffer = snap.data if snap is not None else bytearray(data)
+        buffer = snap.data if snap is not None else data if data is not None else bytearray()
         offsets, end = record_spans(buffer, start)
         torn = bytes(buffer[end:])
-        del buffer[end:]
-        if torn:
+        if torn:  # keep the complete part only (in memory: the map would still show the torn bytes)
+            buffer = bytearray(buffer[:end])
+            if snap is not None:
+                snap.data = buffer
             logger.warning("%s ends with an unfinished line (%d bytes, an interrupted write); skipping it. It is "
                            "backed up and removed at the next save.", self.path, len(torn))
         if snap is None:
             if not offsets:
-                return Snapshot(sig, list(COLUMNS), buffer, torn=torn) if torn or buffer.strip() else None
+                return Snapshot(sig, list(COLUMNS), buffer, torn=torn) if torn or bytes(buffer).strip() else None
             try:
                 header = parse_record(bytes(buffer[offsets[0]:offsets[1] if len(offsets) > 1 else end]))
             except UnicodeDecodeError:
@@ -264,10 +281,9 @@ class LedgerFile:
             os.close(fd)
         first = len(snap.offsets)
         typed = snap.typed is not None and len(snap.typed) == first
-        starts = []
-        for line in lines:
-            starts.append(len(snap.data))
-            snap.data += line
+        starts = list(accumulate(map(len, lines[:-1]), initial=len(snap.data)))
+        assert self._pinned is not None  # _load pinned this very file; the lock kept other writers out
+        snap.data = self._grown(snap.data, self._pinned, len(snap.data) + sum(map(len, lines)))
         if typed:
             snap.typed.extend(row for row, _ in rows)
         snap.index_records(starts, snap.header.index("task_id"))
@@ -290,7 +306,9 @@ class LedgerFile:
 
     def _rewrite(self, content: bytes, old: Snapshot | None, typed: list[HistoryRow | None] | None) -> None:
         self._write_replacing(content, old)
-        snap = self._index(None, self._pin_current(), 0, content)
+        sig = self._pin_current()
+        assert self._pinned is not None
+        snap = self._index(None, sig, 0, map_file(self._pinned, sig.size))
         if snap is not None and typed is not None and len(typed) == len(snap.offsets) and None not in typed:
             snap.typed = typed
         self._snap = snap
