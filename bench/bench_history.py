@@ -1,4 +1,5 @@
-"""Time the history ledger at 10,000 rows: append one row, update one row, load all rows.
+"""Time the history ledger (10,000 rows by default; issue 17 asks for 100,000): append one row, update one row,
+load all rows cold, and stdlib csv.DictReader over the same file (the cold load's baseline, interleaved with it).
 
 Run: python bench/bench_history.py [rows]
 """
@@ -20,6 +21,8 @@ from lib.history.ledger import Ledger
 from lib.history.row import HistoryRow
 
 TARGETS_MS = {"append one row": 10.0, "update one row": 100.0, "load all rows (cold)": 200.0}
+COLD_TARGET_ROWS = 10_000  # the 200 ms cold-load target is for 10,000 rows; at any size: ≤ 2× stdlib csv
+COLD_MAX_RATIO = 2.0
 REPEATS = 7
 
 
@@ -50,13 +53,22 @@ def _stdlib_read(path: Path) -> int:
         return sum(1 for _ in csv.DictReader(fh))
 
 
-def median_ms(action: Callable[[int], object]) -> float:
+def median_ms(action: Callable[[int], object], repeats: int = REPEATS) -> float:
     times = []
-    for n in range(REPEATS):
+    for n in range(repeats):
         start = time.perf_counter()
         action(n)
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+def cold_loads(path: Path) -> tuple[float, float]:
+    """(cold load, stdlib csv.DictReader) medians in ms, measured alternately so machine load hits both alike."""
+    ours, stdlib = [], []
+    for _ in range(REPEATS):
+        ours.append(median_ms(lambda n: Ledger(path).rows(), repeats=1))
+        stdlib.append(median_ms(lambda n: _stdlib_read(path), repeats=1))
+    return statistics.median(ours), statistics.median(stdlib)
 
 
 def main(rows: int = 10_000) -> int:
@@ -71,20 +83,23 @@ def main(rows: int = 10_000) -> int:
             "update one row": median_ms(
                 lambda n: ledger.update(f"task{n * 997 % rows:06d}", state="succeeded", rating=n % 6,
                                         credits_consumed=243.0, last_checked_at=utc_now())),
-            "load all rows (cold)": median_ms(lambda n: Ledger(ledger.path).rows()),
         }
-        baseline = median_ms(lambda n: _stdlib_read(ledger.path))
+        results["load all rows (cold)"], baseline = cold_loads(ledger.path)
+    ratio = results["load all rows (cold)"] / baseline
     print(f"History ledger, {rows:,} rows ({size_mb:.1f} MB CSV), median of {REPEATS} runs")
     failed = 0
     for name, value in results.items():
         target = TARGETS_MS[name]
-        verdict = "ok" if value <= target else "SLOW"
-        failed += verdict != "ok"
-        print(f"  {name:<22} {value:8.1f} ms   target {target:6.0f} ms   {verdict}")
-    ratio = results["load all rows (cold)"] / baseline
-    print(f"  baseline: stdlib csv.DictReader over the same file {baseline:8.1f} ms; cold load = {ratio:.1f}× it "
-          "(target ≤ 2× at 100,000 rows)")
-    print(json.dumps({**{k: round(v, 2) for k, v in results.items()}, "stdlib csv": round(baseline, 2)}))
+        ok = value <= target if name != "load all rows (cold)" else ratio <= COLD_MAX_RATIO and (
+            rows > COLD_TARGET_ROWS or value <= target)
+        failed += not ok
+        shown = f"{target:6.0f} ms" if name != "load all rows (cold)" else f"≤ {COLD_MAX_RATIO:g}× stdlib" + (
+            f" and ≤ {target:.0f} ms" if rows <= COLD_TARGET_ROWS else "")
+        print(f"  {name:<22} {value:8.1f} ms   target {shown}   {'ok' if ok else 'SLOW'}")
+    print(f"  baseline: stdlib csv.DictReader over the same file {baseline:8.1f} ms (interleaved with the cold load); "
+          f"cold load = {ratio:.2f}× it")
+    print(json.dumps({**{k: round(v, 2) for k, v in results.items()}, "stdlib csv": round(baseline, 2),
+                      "cold / stdlib": round(ratio, 3)}))
     return 1 if failed else 0
 
 

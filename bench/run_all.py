@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import MIB, ROOT, Figure, clean_env, make_data_dir, ms, table  # noqa: E402
 
 BENCH = ROOT / "bench"
-OURS = ("bench_pages.py", "bench_uploads.py", "bench_polling.py", "bench_startup.py")
+OURS = ("bench_pages.py", "bench_uploads.py", "bench_polling.py", "bench_startup.py", "bench_memory.py")
 LEDGER_TARGETS_MS = {"append one row": 10.0, "update one row": 100.0, "load all rows (cold)": 200.0}
 MEDIA_TARGET_MS, MEDIA_MAX_READ = 20.0, MIB
 
@@ -45,7 +45,7 @@ def run_script(name: str, *args: str, timeout: float = 300) -> tuple[int, str]:
 
 def our_figures(name: str, data: Path, quick: bool) -> list[Figure]:
     """Run one of our bench modules and read back its FIGURES-JSON line."""
-    code, output = run_script(name, "--json", "--data", str(data), *(["--quick"] if quick else []))
+    code, output = run_script(name, "--json", "--data", str(data), *(["--quick"] if quick else []), timeout=900)
     shown = [line for line in output.splitlines() if not line.startswith("FIGURES-JSON ")]
     print("\n".join(shown), flush=True)
     for line in output.splitlines():
@@ -120,6 +120,28 @@ def history_figures(data: Path, quick: bool) -> list[Figure]:
             for i, (name, target) in enumerate(item for item in LEDGER_TARGETS_MS.items() if item[0] in results)]
 
 
+def ledger_100k_figures(quick: bool) -> list[Figure]:
+    """Issue 17's ledger targets at 100,000 rows: bench_history.py's append, update, and cold load beside stdlib
+    csv.DictReader over the same file (measured alternately in the same run)."""
+    rows = 2_000 if quick else 100_000
+    code, output = run_script("bench_history.py", str(rows), timeout=900)
+    print(output, flush=True)
+    try:
+        results = json.loads(output.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return [Figure(f"ledger @{rows:,} (bench_history.py)", "error", "", "", False, f"exit {code}, no JSON")]
+    ratio = results["load all rows (cold)"] / results["stdlib csv"]
+    return [
+        Figure(f"ledger @{rows:,}: append one row", f"{results['append one row']:.1f} ms", "", "≤ 10 ms",
+               results["append one row"] <= 10),
+        Figure(f"ledger @{rows:,}: update one row", f"{results['update one row']:.1f} ms", "", "≤ 100 ms",
+               results["update one row"] <= 100),
+        Figure(f"ledger @{rows:,}: load all rows (cold)", f"{results['load all rows (cold)']:.0f} ms ({ratio:.2f}×)",
+               f"stdlib csv.DictReader: {results['stdlib csv']:.0f} ms", "≤ 2× stdlib", ratio <= 2.0,
+               "medians of 7, measured alternately"),
+    ]
+
+
 def media_figures(quick: bool) -> list[Figure]:
     """bench_media.py's report, and the table's headline: a 10 MB PNG checked by lib.kling.media vs fully decoded."""
     code, output = run_script("bench_media.py")
@@ -181,6 +203,7 @@ def main() -> int:
             figures += our_figures(name, data, args.quick)
             if name == "bench_pages.py":  # the ledger bench next, while the 10k-row file is at hand
                 figures += history_figures(data, args.quick)
+                figures += ledger_100k_figures(args.quick)
         figures += media_figures(args.quick)
     report = f"Machine: {machine()}; run_all took {time.monotonic() - started:.0f} s.\n\n{table(figures)}"
     print(f"\n# All figures\n\n{report}")

@@ -17,7 +17,8 @@ sys.path.insert(0, str(BENCH))
 
 
 @pytest.mark.parametrize("name", ["bench_pages", "bench_uploads", "bench_polling", "bench_startup",
-                                  "run_all", "bench_history", "bench_media", "bench_follower", "bench_reel", "bench_batch", "bench_animatic", "browser_latency"])
+                                  "run_all", "bench_history", "bench_media", "bench_follower", "bench_reel", "bench_batch", "bench_animatic", "browser_latency",
+                                  "bench_memory"])
 def test_imports(name: str) -> None:
     module = importlib.import_module(name)
     assert callable(getattr(module, "run", None) or getattr(module, "main", None))
@@ -148,3 +149,19 @@ def test_steady_follower_tick_beside_bare_gets(tmp_path: Path) -> None:
                        credits="1000000") as box:
         figure = steady_tick_figure(box.base_url, tmp_path / "data", history=30, rounds=1)
     assert f"{RUNNING_TASKS} queries" in figure.value and "bare GETs" in figure.baseline
+
+
+def test_memory_bench_reads_a_process_memory() -> None:
+    from bench_memory import memory_mb
+
+    rss, peak = memory_mb(os.getpid())
+    assert 0 < rss <= peak
+
+
+def test_run_all_reads_the_100k_ledger_bench() -> None:
+    from run_all import ledger_100k_figures
+
+    figures = ledger_100k_figures(quick=True)
+    assert [f.metric for f in figures] == [f"ledger @2,000: {name}" for name in
+                                           ("append one row", "update one row", "load all rows (cold)")]
+    assert "stdlib csv.DictReader" in figures[2].baseline and figures[2].ok is not None
