@@ -176,8 +176,9 @@ def test_kill_9_of_a_mid_task_and_b_takes_the_lease_over(replica, browser, datab
     _wait(lambda: polls.by_server(row.task_id)["127.0.0.1"] >= 1, 20, "A's first poll")
     b = replica("B")  # B is up while A holds the lease: it leaves the task alone
     assert f":{a.proc.pid}:" in (_lease_owner(database_url, row.task_id) or "")
-    time.sleep(4)  # several of B's follower ticks
-    assert polls.by_server(row.task_id)["localhost"] == 0
+    seen_by_a = polls.by_server(row.task_id)["127.0.0.1"]
+    _wait(lambda: polls.by_server(row.task_id)["127.0.0.1"] > seen_by_a, 20, "A's next poll, with B running")
+    assert polls.by_server(row.task_id)["localhost"] == 0  # B ticked every second all that time
     a.proc.kill()  # kill -9: no shutdown code runs, the lease is not released
     a.proc.wait(timeout=10)
     assert ledger.get(row.task_id).state in ("queued", "running")
