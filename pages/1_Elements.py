@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
 import streamlit as st
 
+from lib.elements.bundle import is_bundle
+from lib.elements.copies import url_fetcher
 from lib.elements.library import ElementLibrary
 from lib.elements.model import (
     Element,
@@ -19,13 +22,15 @@ from lib.elements.model import (
     needs_upload,
     url_media,
 )
+from lib.elements.previews import boxed_thumbnail, picked_thumbnail, short_caption
 from lib.elements.transfer import CLASH_CHOICES
 from lib.kie.uploads import METHOD_HELP
 from lib.kling import rules
-from lib.kling.media import check_media, thumbnail_jpeg
+from lib.kling.media import check_media
+from lib.trust.limits import MAX_BUNDLE_BYTES
 from lib.trust.text import md, md_line
 from lib.trust.urls import host_of
-from lib.ui.context import AppContext, get_library, get_uploader, service_now
+from lib.ui.context import AppContext, allow_private_results, get_library, get_uploader, service_now
 from lib.ui.page import setup_page
 
 METHOD_LABELS = {"auto": "Auto", "stream": "Stream", "base64": "Base64", "url": "URL"}
@@ -40,7 +45,8 @@ DEFAULTS: dict[str, Any] = {"elements_name": "", "elements_description": "", "el
                             "elements_reseed": False, "elements_clashes": None}
 CARDS_PER_ROW = 3
 CARDS_PER_PAGE = 12
-THUMB_PX = 96  # the size the cards show: st.image then sends the bytes as they are
+THUMB_PX = 70  # two per row in a card from 1024 px up; st.image then sends the bytes as they are
+BUNDLE_MB = MAX_BUNDLE_BYTES // 1048576
 IMAGE_MB, VIDEO_MB = rules.IMAGE_MAX_BYTES // 1048576, rules.VIDEO_MAX_BYTES // 1048576
 SIZE_NOTE = "1 MB = 1,048,576 bytes here, as KIE counts (the file chip counts 1,000,000, so it shows a little more)"
 
@@ -94,7 +100,13 @@ def _library_method(method: str) -> str:
 @st.cache_data(max_entries=512, show_spinner=False)
 def _thumbnail(path: str, mtime_ns: int) -> bytes | None:
     """A small JPEG of a stored original, cached per file version, so reruns never resend large images."""
-    return thumbnail_jpeg(path, THUMB_PX)
+    return boxed_thumbnail(path, THUMB_PX)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _picked_thumbnail(file_id: str, name: str, _file: Any) -> bytes | None:
+    """A thumbnail of a file picked in the uploader (checked by its header first), once per picked file."""
+    return picked_thumbnail(name, _file, THUMB_PX)
 
 
 # ---------------------------------------------------------------- uploading
@@ -162,34 +174,40 @@ def _badge(status: UploadStatus, check: bool = False) -> None:
 
 
 def _thumbnails(library: ElementLibrary, element: Element) -> None:
-    images, captions = [], []
+    """The element's files: image thumbnails in same-size boxes with one-line captions, then videos and links."""
+    images, captions, others = [], [], []
     for media in element.media:
         path = library.local_file(media)
         thumb = _thumbnail(str(path), path.stat().st_mtime_ns) if path is not None and media.kind == "image" else None
         if thumb is not None:
             images.append(thumb)
-            captions.append(media.file_name)
-        elif path is not None and media.kind == "video":
+            captions.append(md_line(short_caption(media.file_name)))
+        else:
+            others.append((media, path))
+    if images:
+        st.image(images, caption=captions, width=THUMB_PX)
+    for media, path in others:
+        if path is not None and media.kind == "video":
             st.video(str(path))
+        elif media.copy_note:  # fetched when made, and the fetch failed: say why (issue 16.13)
+            st.caption(f"🔗 {md_line(media.file_name, 60)}: {md_line(media.copy_note, 200)}")
         else:
             where = host_of(media.source_url)
             st.caption(f"🔗 {md_line(media.file_name, 60)} (no local copy" + (f"; from {md(where)})" if where else ")"))
-    if images:
-        st.image(images, caption=captions, width=96)
 
 
 def _card(ctx: AppContext, library: ElementLibrary, element: Element, now: datetime) -> None:
     status = library.status(element, now)
     editing = st.session_state["elements_editing"] == element.id
     with st.container(border=True, key=f"elements_card_{element.id}"):
-        st.markdown(f"#### @{md_line(element.name)}" + (" · ✏️ editing" if editing else ""))
+        st.markdown(f"##### @{md_line(element.name)}" + (" · ✏️ editing" if editing else ""))
+        _thumbnails(library, element)  # right under the title: the thumbnails of a row of cards line up
         if editing:
             st.badge("being edited", color="violet", icon="✏️")
         _badge(status, check_before_use(element, now))
         count = len(element.media)
         kind = f"{count} images" if element.kind == "images" else "1 video"
         st.caption(f"{kind} · {md_line(element.description, 300)}")
-        _thumbnails(library, element)
         _card_actions(ctx, library, element)
 
 
@@ -232,19 +250,30 @@ def _library_section(ctx: AppContext, library: ElementLibrary, elements: list[El
         st.info("No elements yet. Create one below: a name, a description and 2–4 images or 1 video.")
         return
     now = _now(ctx)
-    bar = st.columns([2, 1, 1])
     fresh = sum(1 for e in elements if library.status(e, now).label == "uploaded")
-    bar[0].markdown(f"**{len(elements)} element(s)**, {fresh} uploaded and fresh. KIE deletes uploads after "
-                    "3 days; the originals stay here, so “Refresh all uploads” (or Compose, on submit) re-uploads them.")
-    if bar[1].button("Refresh all uploads", key="elements_refresh_all", icon="🔄"):
+    st.markdown(f"**{len(elements)} element(s)**, {fresh} uploaded and fresh. KIE deletes uploads after "
+                "3 days; the originals stay here, so “Refresh all uploads” (or Compose, on submit) re-uploads them.")
+    bar = st.container(horizontal=True, wrap=True)  # whole labels at every width: the buttons wrap, not the text
+    if bar.button("Refresh all uploads", key="elements_refresh_all", icon="🔄"):
         _refresh(ctx, library, elements)
-    bar[2].download_button("Export library (JSON)", data=library.export_json, file_name="kling-elements.json",
-                           mime="application/json", key="elements_export", icon="⬇️")
+    _export_buttons(bar, library)
     shown = _page_of(elements)
     for start in range(0, len(shown), CARDS_PER_ROW):
         for column, element in zip(st.columns(CARDS_PER_ROW), shown[start:start + CARDS_PER_ROW], strict=False):
             with column:
                 _card(ctx, library, element, now)
+
+
+def _export_buttons(column: Any, library: ElementLibrary) -> None:
+    """The portable bundle (originals included) and the JSON list (no media), each built only when clicked."""
+    column.download_button("Export bundle (zip)", data=library.export_bundle, file_name="kling-elements-bundle.zip",
+                           mime="application/zip", key="elements_export_bundle", icon="📦", on_click="ignore",
+                           help="library.json plus every stored original: imports on another machine (or after a "
+                                "delete) with thumbnails, and re-uploads from the copies.")
+    column.download_button("Export JSON (no media)", data=library.export_json, file_name="kling-elements.json",
+                           mime="application/json", key="elements_export", icon="⬇️", on_click="ignore",
+                           help="A kling_elements list with names, descriptions and web addresses only. It holds no "
+                                "media: imported elsewhere, files re-upload only while their web addresses work.")
 
 
 def _page_of(elements: list[Element]) -> list[Element]:
@@ -288,6 +317,7 @@ def _name_field(library: ElementLibrary, editing: Element | None) -> str:
 def _file_checks(files: Sequence[Any], kept_kinds: Sequence[str], urls: Sequence[str]) -> None:
     """Each picked file checked by content (header reads only), plus the 2–4 images / 1 video rule."""
     kinds = list(kept_kinds)
+    _previews(files)
     for file in files:
         check = check_media(file.name, file)
         if check.kind in ("image", "video"):
@@ -306,6 +336,15 @@ def _file_checks(files: Sequence[Any], kept_kinds: Sequence[str], urls: Sequence
     if files or urls:
         for problem in count_problems(kinds):
             st.warning(md(problem))
+
+
+def _previews(files: Sequence[Any]) -> None:
+    """Thumbnails of the picked images before saving, in the same boxes as the cards."""
+    shown = [(thumb, file.name) for file in files
+             if (thumb := _picked_thumbnail(file.file_id, file.name, file)) is not None]
+    if shown:
+        st.image([thumb for thumb, _ in shown], caption=[md_line(short_caption(name)) for _, name in shown],
+                 width=THUMB_PX)
 
 
 def _size_text(size: int) -> str:
@@ -371,7 +410,9 @@ def _save(ctx: AppContext, library: ElementLibrary, element: Element | None, nam
             saved = library.update(element.id, name=name, description=ss["elements_description"], add_files=picked,
                                    add_urls=urls, remove_media=remove, now=now)
         else:
-            saved = library.create(name, ss["elements_description"], picked, urls, now=now)
+            with st.spinner("Keeping a local copy of each web address…", show_time=True) if urls else nullcontext():
+                saved = library.create(name, ss["elements_description"], picked, urls, now=now,
+                                       fetch=url_fetcher(allow_private_results(ctx)))
     except ElementError as exc:
         already = set(library.check_name(name, exclude_id=element.id if element else None))
         for problem in exc.problems:
@@ -401,13 +442,17 @@ def _edit_dialog(ctx: AppContext, library: ElementLibrary) -> None:
 # ---------------------------------------------------------------- import
 
 def _import_section(library: ElementLibrary) -> None:
-    with st.expander("Import elements from JSON", expanded=bool(st.session_state.get("elements_clashes"))):
-        st.caption("An export from this page or a `kling_elements` list. Good entries are added; bad ones are "
-                   "reported by name. Imported files are re-uploaded from their web addresses on refresh.")
-        source = st.file_uploader("Library JSON", key=f"elements_import_{st.session_state['elements_import_nonce']}")
+    # keyed, so a rerun (picking the file) keeps it open
+    with st.expander("Import elements (bundle or JSON)", expanded=bool(st.session_state.get("elements_clashes")),
+                     key="elements_import_box"):
+        st.caption("A bundle (zip) from “Export bundle” brings the originals: thumbnails, and uploads from the "
+                   "copies. A JSON export or a `kling_elements` list holds no media: its files re-upload from their "
+                   "web addresses. Good entries are added; bad ones are reported by name.")
+        source = st.file_uploader(f"Bundle (.zip, ≤ {BUNDLE_MB} MB) or library JSON", max_upload_size=BUNDLE_MB,
+                                  key=f"elements_import_{st.session_state['elements_import_nonce']}")
         if st.button("Import", key="elements_import_go", disabled=source is None) and source is not None:
             try:
-                result = library.import_json(source.getvalue())
+                result = _import(library, source.getvalue())
             except ElementError as exc:
                 for problem in exc.problems:
                     st.error(f"{md_line(source.name, 80)}: {md(problem)} Nothing was changed.")
@@ -418,6 +463,14 @@ def _import_section(library: ElementLibrary) -> None:
             st.session_state["elements_import_nonce"] += 1
             st.rerun()
         _clash_choices(library)
+
+
+def _import(library: ElementLibrary, data: bytes, on_clash: dict[str, str] | None = None,
+            only: Sequence[str] | None = None) -> ImportResult:
+    """A bundle (a zip, with its originals) or a JSON export, told apart by the content, not the file name."""
+    if is_bundle(data):
+        return library.import_bundle(data, on_clash=on_clash, only=only)
+    return library.import_json(data, on_clash=on_clash, only=only)
 
 
 def _report_import(result: ImportResult) -> None:
@@ -444,7 +497,7 @@ def _clash_choices(library: ElementLibrary) -> None:
                                  format_func={"rename": "Import under a new name", "replace": "Replace the existing one",
                                               "skip": "Skip"}.get)
     if st.button("Apply", key="elements_clash_apply", type="primary"):
-        result = library.import_json(data, on_clash=choices, only=names)
+        result = _import(library, data, on_clash=choices, only=names)
         _report_import(result)
         if result.replaced:
             _flash("info", f"Replaced {len(result.replaced)} element(s) and their stored originals.")

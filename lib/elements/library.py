@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lib.common.atomic import write_atomically
 from lib.elements.bundle import add_bundled, export_bundle, open_bundle, with_stored
+from lib.elements.copies import Fetcher, fetch_copies
 from lib.elements.model import (
     LOCAL_METHODS,
     Element,
@@ -104,16 +105,20 @@ class ElementLibrary:
 
     # editing ---------------------------------------------------------------
     def create(self, name: str, description: str, files: Iterable[FileInput] = (), urls: Iterable[str] = (),
-               now: datetime | None = None) -> Element:
-        """Check and save a new element as a draft (nothing uploaded yet); raises ElementError."""
+               now: datetime | None = None, fetch: Fetcher | None = None) -> Element:
+        """Check and save a new element as a draft (nothing uploaded yet); with `fetch`, each web address also
+        gets a local copy (lib.elements.copies: a failed fetch keeps the address and says why). Raises ElementError."""
         stamp = iso_time(to_utc(now))
+        incoming, kinds, file_problems = inspect_files(files)
+        linked, url_problems = inspect_urls(urls)
+        problems = (description_problems(description) + file_problems + url_problems
+                    + count_problems(kinds + [m.kind for m in linked]))
+        if fetch is not None and linked and not problems and not self.check_name(name):
+            copied, linked = fetch_copies(linked, fetch)  # before the lock: a download may take seconds
+            incoming += copied
         with self._lock:
             elements = self._load()
-            incoming, kinds, file_problems = inspect_files(files)
-            linked, url_problems = inspect_urls(urls)
-            problems = (rules.element_name_problems(name) + duplicate_problems(name, elements.values(), None)
-                        + description_problems(description) + file_problems + url_problems
-                        + count_problems(kinds + [m.kind for m in linked]))
+            problems = rules.element_name_problems(name) + duplicate_problems(name, elements.values(), None) + problems
             if problems:
                 raise ElementError(problems)
             element_id = uuid.uuid4().hex[:12]

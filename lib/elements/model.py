@@ -58,6 +58,7 @@ class ElementMedia:
     expires_at: str | None = None
     upload_error: str | None = None
     upload_method: str | None = None
+    copy_note: str | None = None  # why a web address has no local copy (lib.elements.copies); None before 16.13
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from lib.elements.library import ElementLibrary
+from lib.elements.previews import short_caption
 from tests.conftest import shown_text
 
 PAGE = "pages/1_Elements.py"
@@ -87,6 +88,11 @@ def app_sandbox(data_dir: Path):
     return get_sandbox(load_settings({}, None))
 
 
+def caption(file_name: str) -> str:
+    """What a thumbnail's caption shows for a file name (shortened to one line)."""
+    return shown_text(short_caption(file_name))
+
+
 def uploader(at: AppTest, label: str = "Reference files"):
     return next(u for u in at.file_uploader if u.label.startswith(label))
 
@@ -138,7 +144,7 @@ def test_create_saves_uploads_and_shows_a_card(data_dir: Path) -> None:
     assert "@ginger_cat" in texts(at, "markdown")
     assert ":green-badge[uploaded · expires in 71 h]" in texts(at, "markdown")
     [thumbnails] = at.get("image")  # one st.image call per card, from the local originals
-    assert [img.caption for img in thumbnails.proto.imgs] == ["front.png", "side.png"]
+    assert [shown_text(img.caption) for img in thumbnails.proto.imgs] == [caption("front.png"), "side.png"]
     # the form is empty again, ready for the next element
     assert at.session_state["elements_name"] == "" and at.text_input(key="elements_name_field").value == ""
 
@@ -351,7 +357,7 @@ def test_refresh_all_with_everything_fresh_makes_no_upload(data_dir: Path) -> No
 # ---------------------------------------------------------------- export and import
 
 def _import(at: AppTest, name: str, data: bytes) -> AppTest:
-    uploader(at, "Library JSON").set_value((name, data, "application/json"))
+    uploader(at, "Bundle (.zip").set_value((name, data, "application/json"))
     at.run()
     at.button(key="elements_import_go").click().run()
     assert not at.exception, at.exception
@@ -371,8 +377,9 @@ def test_export_then_import_reports_bad_entries_by_name(data_dir: Path, tmp_path
     assert "@bad name" in errors and "@lonely" in errors
     assert [e.name for e in ElementLibrary(data_dir).list()] == ["dog"]
     assert ":gray-badge[not uploaded]" in texts(at, "markdown"), "imported without KIE uploads yet"
-    [export] = at.get("download_button")
-    assert export.proto.label == "Export library (JSON)" and not export.proto.disabled
+    bundle, export = at.get("download_button")
+    assert bundle.proto.label == "Export bundle (zip)" and not bundle.proto.disabled
+    assert export.proto.label == "Export JSON (no media)" and "holds no media" in export.proto.help
 
 
 def test_import_of_a_non_json_file_changes_nothing(data_dir: Path) -> None:
@@ -391,12 +398,93 @@ def test_a_big_library_is_searched_and_paged(data_dir: Path) -> None:
         library.create(f"extra_{i:02d}", "robot" if i == 13 else "a prop",
                        files=[("a.png", png(320)), ("b.png", png(320))])
     at = open_page(data_dir)
-    titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("#### @")]
-    assert len(titles) == 12 and "#### @extra_00" in titles
+    titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("##### @")]
+    assert len(titles) == 12 and "##### @extra_00" in titles
     at.number_input(key="elements_page").set_value(2).run()
-    titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("#### @")]
-    assert titles == ["#### @extra_12", "#### @extra_13"]
+    titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("##### @")]
+    assert titles == ["##### @extra_12", "##### @extra_13"]
     at.text_input(key="elements_search").input("robot").run()
     assert not at.exception, at.exception
-    titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("#### @")]
-    assert titles == ["#### @extra_13"]
+    titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("##### @")]
+    assert titles == ["##### @extra_13"]
+
+
+# ---------------------------------------------------------------- issue 16: bundles, URL copies, previews
+
+def _sandbox_urls(data_dir: Path, *images: bytes) -> list[str]:
+    """Files put on the app's own sandbox file host (the one origin sandbox mode may fetch from)."""
+    from lib.kie.client import KieClient
+    from lib.kie.uploads import upload_file
+
+    base = app_sandbox(data_dir).base_url
+    client = KieClient("sandbox-demo", base, base)
+    return [str(upload_file(client, io.BytesIO(data), file_name=f"web{i}.png", upload_path="t", method="stream")
+                .download_url) for i, data in enumerate(images)]
+
+
+def test_an_element_from_web_addresses_keeps_local_copies_with_thumbnails(data_dir: Path) -> None:
+    at = open_page(data_dir)
+    urls = _sandbox_urls(data_dir, png(color=(200, 0, 0)), png(color=(0, 0, 200)))
+    at = save(fill(at, "web_cat", "a cat from the web", urls="\n".join(urls)))
+    element = ElementLibrary(data_dir).by_name("web_cat")
+    assert all(ElementLibrary(data_dir).local_file(m) is not None for m in element.media)
+    assert [m.source_url for m in element.media] == urls
+    [thumbnails] = at.get("image")
+    assert len(thumbnails.proto.imgs) == 2
+    assert "no local copy" not in texts(at, "caption").lower()
+
+
+def test_a_refused_copy_keeps_the_address_and_the_card_says_why(data_dir: Path) -> None:
+    at = open_page(data_dir)
+    [ok] = _sandbox_urls(data_dir, png())
+    private = "http://127.0.0.1:9/cat.png"  # loopback, but not the sandbox: the fetch rule refuses it
+    at = save(fill(at, "half_cat", "a cat", urls=f"{ok}\n{private}"))
+    element = ElementLibrary(data_dir).by_name("half_cat")
+    assert element is not None and [m.source_url for m in element.media] == [ok, private]
+    captions = texts(at, "caption")
+    assert "No local copy kept: Refusing to fetch from 127.0.0.1" in captions
+
+
+def _bundle_from(tmp_path: Path) -> bytes:
+    source = ElementLibrary(tmp_path / "elsewhere")
+    source.create("ginger_cat", "a ginger cat", [(n, d) for n, d, _ in two_pngs()])
+    return source.export_bundle()
+
+
+def test_a_bundle_imports_with_thumbnails_and_offers_rename_for_a_taken_name(data_dir: Path, tmp_path: Path) -> None:
+    data = _bundle_from(tmp_path)
+    at = _import(open_page(data_dir), "kling-elements-bundle.zip", data)
+    assert "Imported 1 element(s): @ginger_cat." in texts(at, "success")
+    [thumbnails] = at.get("image")
+    assert [shown_text(img.caption) for img in thumbnails.proto.imgs] == [caption("front.png"), "side.png"]
+    at = _import(at, "again.zip", data)
+    assert "have a name already in the library" in texts(at, "warning")
+    at.radio(key="elements_clash_ginger_cat").set_value("rename").run()
+    at.button(key="elements_clash_apply").click().run()
+    assert not at.exception, at.exception
+    assert sorted(e.name for e in ElementLibrary(data_dir).list()) == ["ginger_cat", "ginger_cat_copy"]
+    copy = ElementLibrary(data_dir).by_name("ginger_cat_copy")
+    assert all(ElementLibrary(data_dir).local_file(m) is not None for m in copy.media)
+
+
+def test_a_hostile_bundle_is_refused_by_name_and_changes_nothing(data_dir: Path) -> None:
+    import zipfile
+
+    at = create(open_page(data_dir))
+    before = (data_dir / "elements" / "library.json").read_bytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("library.json", "{}")
+        zf.writestr("files/a/bomb.png", b"\0" * (30 * 2**20))
+    at = _import(at, "bomb.zip", out.getvalue())
+    assert "bomb.zip: files/a/bomb.png unpacks to over 100× its packed size" in texts(at, "error")
+    assert (data_dir / "elements" / "library.json").read_bytes() == before
+
+
+def test_picked_files_show_thumbnails_before_saving(data_dir: Path) -> None:
+    picked = two_pngs() + [("small.png", png(200), "image/png"), ("notes.gif", gif(), "image/gif")]
+    at = fill(open_page(data_dir), "cat", "a cat", picked)
+    [previews] = at.get("image")  # nothing saved yet: these come from the uploader's bytes
+    # a too-small PNG still shows (its error names it); a GIF is not a JPG/PNG, so nothing of it is decoded
+    assert [shown_text(img.caption) for img in previews.proto.imgs] == [caption("front.png"), "side.png", caption("small.png")]
+    assert ElementLibrary(data_dir).list() == []
