@@ -14,7 +14,8 @@ from sqlalchemy.engine import Engine
 
 from lib.common.settings import Settings
 from lib.elements.model import Uploader
-from lib.history.row import UNFINISHED_STATES, HistoryRow, visible_to
+from lib.history.query import query_page
+from lib.history.row import HistoryRow, visible_to
 from lib.kie.client import KieClient
 from lib.kie.errors import KieError
 from lib.kie.models import UploadedFile
@@ -133,10 +134,11 @@ def get_ledger(ctx: AppContext) -> LedgerStore:
 def _ledger_view(data_dir: str, version: tuple[int, ...], account: str,
                  _storage: Storage) -> tuple[tuple[HistoryRow, ...], tuple[HistoryRow, ...]]:
     """(unfinished rows, 20 newest rows) one account may see, for one version of the ledger: reruns on an
-    unchanged ledger neither walk nor sort 10,000 rows. Rows are frozen, so sharing them is safe."""
-    rows = [r for r in _storage.ledger.rows() if visible_to(r, account)]
-    unfinished = tuple(r for r in rows if r.state in UNFINISHED_STATES)
-    return unfinished, tuple(sorted(rows, key=lambda r: r.created_at, reverse=True)[:20])
+    unchanged ledger neither walk nor sort 10,000 rows, and a SQL ledger answers both with indexed queries.
+    Rows are frozen, so sharing them is safe."""
+    ledger = _storage.ledger
+    unfinished = tuple(r for r in ledger.unfinished() if visible_to(r, account))
+    return unfinished, tuple(query_page(ledger, limit=20, account=account).rows)  # SQL: no whole-ledger read
 
 
 def ledger_view(ctx: AppContext) -> tuple[tuple[HistoryRow, ...], tuple[HistoryRow, ...]]:
