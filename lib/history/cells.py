@@ -88,7 +88,7 @@ Values = tuple[Any, ...]
 _RATINGS = {"": 0, **{str(n): n for n in range(6)}}
 _SHARED_MAX = 1_024  # distinct repeated words kept; beyond it cells are stored as read (still correct)
 _WHOLE_MAX_DIGITS = 15
-_SHARED_COLUMNS = ("origin", "model", "state", "mode", "aspect_ratio", "fail_code", "account")
+_SHARED_COLUMNS = ("origin", "model", "state", "mode", "aspect_ratio", "fail_code", "fail_msg", "account")
 _TYPED_COLUMNS = ("task_id", "created_at", "updated_at", "origin", "state", "duration", "sound", "multi_shots",
                   "elements", "estimated_credits", "credits_consumed", "rating", "last_checked_at", "stale",
                   "imported_at", "kie_cost_time")
@@ -125,7 +125,10 @@ def canonical_reader(fields: tuple[str, ...], *, states: frozenset[str], origins
     or None when the row is not in canonical form (the caller then uses the tolerant parser, which decides and
     names any problem)."""
     shared: dict[str, str] = {word: word for word in states | origins}
+    amounts: dict[str, float | None] = {}  # credits cells: a few distinct amounts over many rows
+    batch = [""]  # the previous row's batch id: a batch's runs sit together, so consecutive rows share it
     share_at = tuple(fields.index(name) for name in _SHARED_COLUMNS)
+    i_batch = fields.index("batch_id")
     at = {name: i for i, name in enumerate(fields)}
     (i_task, i_created, i_updated, i_origin, i_state, i_duration, i_sound, i_multi, i_elements, i_estimated,
      i_consumed, i_rating, i_checked, i_stale, i_imported, i_cost) = (at[name] for name in _TYPED_COLUMNS)
@@ -145,12 +148,22 @@ def canonical_reader(fields: tuple[str, ...], *, states: frozenset[str], origins
         keep = shared.setdefault if len(shared) < _SHARED_MAX else shared.get
         for i in share_at:
             v[i] = keep(v[i], v[i])
+        if v[i_batch] == batch[0]:
+            v[i_batch] = batch[0]
+        else:
+            batch[0] = v[i_batch]
         created, updated = v[i_created], v[i_updated]
         v[i_created] = created_at = _time(created)
         if created_at is None:
             return None
         v[i_updated] = created_at if updated == created or not updated else _time(updated)
-        v[i_consumed] = spent = _real(v[i_consumed])
+        text = v[i_consumed]
+        spent = amounts.get(text)
+        if spent is None:
+            spent = _real(text)
+            if len(amounts) < _SHARED_MAX:
+                amounts[text] = spent
+        v[i_consumed] = spent
         if spent is not None and not (math.isfinite(spent) and 0 <= spent <= max_credits):
             return None
         elements = v[i_elements]

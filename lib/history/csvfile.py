@@ -6,6 +6,7 @@ import csv
 import io
 import logging
 import mmap
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -61,9 +62,9 @@ def map_file(handle: io.BufferedReader, size: int) -> bytearray | mmap.mmap:
     return mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ)
 
 
-def record_spans(data: Buffer, start: int) -> tuple[list[int], int]:
+def record_spans(data: Buffer, start: int) -> tuple[array[int], int]:
     """Start offsets of the complete records in data[start:], and where the complete part ends."""
-    offsets: list[int] = []
+    offsets: array[int] = array("q")  # 8 bytes an offset, not a 36-byte int object
     pos = begin = start
     quotes = 0
     while (newline := data.find(b"\n", pos)) >= 0:
@@ -88,7 +89,7 @@ class Snapshot:
     sig: FileSignature
     header: list[str]
     data: bytearray | mmap.mmap  # the file mapped (or, after a torn tail, the complete part in memory)
-    offsets: list[int] = field(default_factory=list)
+    offsets: array[int] = field(default_factory=lambda: array("q"))
     ids: dict[str, int] = field(default_factory=dict)
     torn: bytes = b""
     typed: list[HistoryRow | None] | None = None  # None marks an unreadable line (reason in `problems`)
@@ -121,7 +122,7 @@ class Snapshot:
     def line_of(self, index: int) -> int:
         return self.data[:self.offsets[index]].count(b"\n") + 1
 
-    def index_records(self, offsets: list[int], task_col: int) -> None:
+    def index_records(self, offsets: Iterable[int], task_col: int) -> None:
         """Add records (by offset) to the id index; the fast path reads an unquoted task id in place."""
         data, first = self.data, len(self.offsets)
         self.offsets.extend(offsets)

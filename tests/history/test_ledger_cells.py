@@ -96,8 +96,13 @@ def test_rows_built_fast_behave_like_rows_built_by_init(tmp_path: Path) -> None:
 def test_repeated_words_share_one_string_and_equal_times_one_datetime(tmp_path: Path) -> None:
     ledger = Ledger.in_dir(tmp_path)
     for i in range(3):
-        ledger.append(make_row(f"t{i}", model="kling-3.0/" + "video", mode="p" + "ro", aspect_ratio="16" + ":9"))
-    rows = Ledger.in_dir(tmp_path).rows()
+        ledger.append(make_row(f"t{i}", model="kling-3.0/" + "video", mode="p" + "ro", aspect_ratio="16" + ":9",
+                               batch_id="b-" + str(7), credits_consumed=40.0 + 10 * (i > 0)))
+    again = Ledger.in_dir(tmp_path)
+    rows = again.rows()
     assert rows[0].mode is rows[1].mode is rows[2].mode
+    assert rows[0].batch_id is rows[1].batch_id is rows[2].batch_id
+    assert rows[1].credits_consumed is rows[2].credits_consumed == 50.0
+    assert all(row.task_id is known for row, known in zip(rows, again._snap.task_ids, strict=True))  # type: ignore[union-attr]
     assert rows[0].aspect_ratio is rows[2].aspect_ratio and rows[0].model is rows[1].model
     assert all(r.updated_at is r.created_at for r in rows)
