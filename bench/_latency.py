@@ -29,3 +29,4 @@ class Interaction:
     setup: Callable[[Page], None] | None = None
     before: Callable[[Page], None] | None = None
     uses_ledger: bool = False  # the row's figure names the ledger size
+    reruns: bool = True  # False: the action runs no script (e.g. an expander opens in the browser); timed to paint

@@ -604,6 +604,23 @@ def _progress_section(ctx: AppContext) -> None:
     st.fragment(_progress, run_every=2.0 if ticking else None)(ctx)
 
 
+def _composer(ctx: AppContext, elements: list[Element]) -> None:
+    """The form and everything that depends on it (problems, timeline, cost, Submit, preview): one fragment, so an
+    edit reruns only this part, never the sidebar, the header, drafts or the progress cards."""
+    form = cp.form_of(S)
+    # once something was typed, clearing it again shows what is missing
+    S["compose_touched"] = S.get("compose_touched", False) or not cp.is_untouched(form)
+    S["compose_elements"] = list(form["compose_elements"])
+    view = evaluate(form, elements)
+    _keep_address(ctx, form)
+    show(view, "general")
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        _form_column(ctx, view)
+    with right:
+        _side_column(ctx, view)
+
+
 def main() -> None:
     ctx = setup_page("Compose", "✍️")
     _init_state()
@@ -611,21 +628,10 @@ def main() -> None:
     elements = ctx.storage.library.list()
     _open_address(ctx)
     _take_handoffs(elements)
-    form = cp.form_of(S)
-    # once something was typed, clearing it again shows what is missing
-    S["compose_touched"] = S.get("compose_touched", False) or not cp.is_untouched(form)
-    S["compose_elements"] = list(form["compose_elements"])
-    view = evaluate(form, elements)
-    _keep_address(ctx, form)
     _header()
     _drafts(ctx)
     _recipe()
-    show(view, "general")
-    left, right = st.columns([3, 2], gap="large")
-    with left:
-        _form_column(ctx, view)
-    with right:
-        _side_column(ctx, view)
+    st.fragment(_composer)(ctx, elements)
     _progress_section(ctx)
 
 
