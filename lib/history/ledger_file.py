@@ -13,7 +13,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from itertools import accumulate
+from itertools import accumulate, chain, islice
 from pathlib import Path
 from typing import TypeVar
 
@@ -158,7 +158,7 @@ class LedgerFile:
         """The rows of lines `first`.. (None for an unreadable line, its reason kept in `problems`)."""
         try:
             data, starts = snap.data, snap.offsets[first:]
-            ends = [*starts[1:], len(data)]
+            ends = chain(islice(starts, 1, None), (len(data),))
             # one record's text at a time: 100,000 decoded lines and their cells never exist together
             texts = (data[start:end].decode("utf-8") for start, end in zip(starts, ends, strict=True))
             return [self._to_row(snap, i, cells) for i, cells in enumerate(csv.reader(texts, strict=True), first)]
