@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {"elements_name": "", "elements_description": "", "el
                             "elements_flash": [], "elements_files_nonce": 0, "elements_import_nonce": 0,
                             "elements_reseed": False, "elements_clashes": None}
 CARDS_PER_ROW = 3
-CARDS_PER_PAGE = 12
+CARDS_PER_PAGE = 24
 THUMB_PX = 70  # two per row in a card from 1024 px up; st.image then sends the bytes as they are
 BUNDLE_MB = MAX_BUNDLE_BYTES // 1048576
 IMAGE_MB, VIDEO_MB = rules.IMAGE_MAX_BYTES // 1048576, rules.VIDEO_MAX_BYTES // 1048576
@@ -58,6 +58,13 @@ def _init_state() -> None:
     ss = st.session_state
     for key, value in DEFAULTS.items():
         ss.setdefault(key, list(value) if isinstance(value, list) else value)
+    _reseed()
+
+
+def _reseed() -> None:
+    """Put the typed values back into the form's widgets when asked (also in a card's own rerun, which opens
+    the edit dialog without running the page top)."""
+    ss = st.session_state
     force, ss["elements_reseed"] = ss["elements_reseed"], False
     for plain, field in FIELDS.items():
         if force or field not in ss:
@@ -68,9 +75,11 @@ def _flash(level: str, text: str) -> None:
     st.session_state["elements_flash"].append((level, text))
 
 
-def _show_flash() -> None:
+def _show_flash(toast_only: bool = False) -> None:
+    """The queued messages; `toast_only` (inside a card) shows successes as a toast alone, so no card grows."""
     for level, text in st.session_state["elements_flash"]:
-        getattr(st, level)(text)
+        if not (toast_only and level == "success"):
+            getattr(st, level)(text)
         if level == "success":
             st.toast(text, icon="✅")
     st.session_state["elements_flash"] = []
@@ -196,7 +205,17 @@ def _thumbnails(library: ElementLibrary, element: Element) -> None:
             st.caption(f"🔗 {md_line(media.file_name, 60)} (no local copy" + (f"; from {md(where)})" if where else ")"))
 
 
-def _card(ctx: AppContext, library: ElementLibrary, element: Element, now: datetime) -> None:
+def _card_fragment(ctx: AppContext, library: ElementLibrary, element_id: str) -> None:
+    """One card as a fragment of its own (issue 17): its clicks (edit, delete?) redraw this card only."""
+    st.fragment(_card, key=f"elements_card_fragment_{element_id}")(ctx, library, element_id)
+
+
+def _card(ctx: AppContext, library: ElementLibrary, element_id: str) -> None:
+    element = library.get(element_id)
+    if element is None:  # deleted meanwhile (another tab)
+        return
+    _show_flash(toast_only=True)  # a quick save reran only this card: its message shows here
+    now = _now(ctx)
     status = library.status(element, now)
     editing = st.session_state["elements_editing"] == element.id
     with st.container(border=True, key=f"elements_card_{element.id}"):
@@ -209,6 +228,8 @@ def _card(ctx: AppContext, library: ElementLibrary, element: Element, now: datet
         kind = f"{count} images" if element.kind == "images" else "1 video"
         st.caption(f"{kind} · {md_line(element.description, 300)}")
         _card_actions(ctx, library, element)
+    if editing:
+        _edit_dialog(ctx, library)  # opened from the card, so opening and a quick save redraw only this card
 
 
 def _card_actions(ctx: AppContext, library: ElementLibrary, element: Element) -> None:
@@ -249,7 +270,14 @@ def _library_section(ctx: AppContext, library: ElementLibrary, elements: list[El
     if not elements:
         st.info("No elements yet. Create one below: a name, a description and 2–4 images or 1 video.")
         return
-    now = _now(ctx)
+    _grid(ctx, library)
+
+
+@st.fragment(key="elements_grid")
+def _grid(ctx: AppContext, library: ElementLibrary) -> None:
+    """The cards, paged: turning a page or searching redraws the grid only, not the form or the sidebar."""
+    _show_flash()  # a quick save that renamed an element reran the grid: its message shows here
+    elements, now = library.list(), _now(ctx)
     fresh = sum(1 for e in elements if library.status(e, now).label == "uploaded")
     st.markdown(f"**{len(elements)} element(s)**, {fresh} uploaded and fresh. KIE deletes uploads after "
                 "3 days; the originals stay here, so “Refresh all uploads” (or Compose, on submit) re-uploads them.")
@@ -261,7 +289,10 @@ def _library_section(ctx: AppContext, library: ElementLibrary, elements: list[El
     for start in range(0, len(shown), CARDS_PER_ROW):
         for column, element in zip(st.columns(CARDS_PER_ROW), shown[start:start + CARDS_PER_ROW], strict=False):
             with column:
-                _card(ctx, library, element, now)
+                _card_fragment(ctx, library, element.id)
+    editing = st.session_state["elements_editing"]
+    if editing and editing not in {e.id for e in shown}:
+        _edit_dialog(ctx, library)  # the edited element is on another page (or outside the search)
 
 
 def _export_buttons(column: Any, library: ElementLibrary) -> None:
@@ -288,8 +319,8 @@ def _page_of(elements: list[Element]) -> list[Element]:
     pages = max(1, -(-len(elements) // CARDS_PER_PAGE))
     if st.session_state.get("elements_page", 1) > pages:  # a narrower search has fewer pages
         st.session_state["elements_page"] = pages
-    page = right.number_input(f"Page (of {pages})", 1, pages, key="elements_page",
-                              persist_state="session") if pages > 1 else 1
+    with right:
+        page = st.pagination(pages, key="elements_page", max_visible_pages=5) if pages > 1 else 1
     page = min(int(page), pages)
     st.caption(f"{len(elements)} match(es); showing {CARDS_PER_PAGE} per page.")
     return elements[(page - 1) * CARDS_PER_PAGE:page * CARDS_PER_PAGE]
@@ -361,6 +392,7 @@ def _current_media(library: ElementLibrary, element: Element) -> list[str]:
 
 def _form(ctx: AppContext, library: ElementLibrary) -> None:
     ss = st.session_state
+    _reseed()
     element = library.get(ss["elements_editing"]) if ss["elements_editing"] else None
     if ss["elements_editing"] and element is None:  # deleted elsewhere (another tab)
         _fill_form(None)
@@ -393,8 +425,29 @@ def _form(ctx: AppContext, library: ElementLibrary) -> None:
         kept = [m.kind for m in element.media if m.file_name not in remove] if element else []
         _file_checks(files, kept, urls)
     label = "Save changes and upload" if element else "Save and upload"
-    if st.button(label, key="elements_save", type="primary", icon="💾"):
+    if st.button(label, key="elements_save", type="primary", icon="💾", on_click=_quick_save,
+                 args=(ctx, library, element.id if element else None)):
         _save(ctx, library, element, name, files, urls, remove)
+
+
+def _quick_save(ctx: AppContext, library: ElementLibrary, element_id: str | None) -> None:
+    """Save-button callback: an edit of the name or description alone, with nothing to upload, is saved here and
+    only its card redraws (issue 17); anything else (new files, problems, uploads) is left to `_save`."""
+    ss = st.session_state
+    element = library.get(element_id) if element_id else None
+    picked = ss.get(f"elements_files_{ss['elements_files_nonce']}") or ss.get("elements_urls_field", "").strip() \
+        or ss.get("elements_remove_field")
+    if element is None or picked or any(needs_upload(m, _now(ctx)) for m in element.media):
+        return
+    name, description = ss["elements_name_field"], ss["elements_description_field"]
+    if library.check_name(name, exclude_id=element.id) or not description.strip():
+        return  # `_save` shows the problems
+    if (name, description.strip()) != (element.name, element.description):
+        library.update(element.id, name=name, description=description, now=_now(ctx))
+    _flash("success", f"Saved @{md_line(name)}: nothing to upload.")
+    _fill_form(None)
+    # the card alone when it keeps its place; the grid when a new name may move it
+    st.rerun(f"elements_card_fragment_{element.id}" if name == element.name else "elements_grid")
 
 
 def _save(ctx: AppContext, library: ElementLibrary, element: Element | None, name: str, files: Sequence[Any],
@@ -527,7 +580,6 @@ def main() -> None:
     editing = library.get(st.session_state["elements_editing"]) if st.session_state["elements_editing"] else None
     if editing is not None:
         st.caption(f"✏️ Editing @{md_line(editing.name)} in the dialog: save or cancel there to add new elements.")
-        _edit_dialog(ctx, library)
     else:
         _form(ctx, library)
     st.divider()

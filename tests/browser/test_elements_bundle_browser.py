@@ -140,6 +140,8 @@ def test_card_thumbnails_share_one_height_with_one_line_captions(app_server_fact
         open_elements(page, server)
         boxes = page.locator('[class*="st-key-elements_card_"] [data-testid="stImageContainer"]')
         expect(boxes).to_have_count(9)
+        page.wait_for_function("""() => [...document.querySelectorAll('[class*="st-key-elements_card_"] img')]
+                                   .every(img => img.complete && img.naturalWidth > 0 && img.height > 0)""")
         heights, rows = set(), {}
         for i in range(9):
             image = boxes.nth(i).locator("img").bounding_box()
@@ -156,3 +158,35 @@ def test_card_thumbnails_share_one_height_with_one_line_captions(app_server_fact
         screenshot(page, f"elements-cards-{width}")
     finally:
         context.close()
+
+
+def test_a_big_library_pages_and_a_card_opens_and_saves_its_edit_in_place(app_server_factory, page, tmp_path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    library = ElementLibrary(data)
+    png = write_png(tmp_path / "p.png", 320, (90, 90, 90)).read_bytes()
+    for i in range(30):
+        library.create(f"prop_{i:02d}", f"prop number {i}", [("front.png", png), ("side.png", png)])
+    server = app_server_factory(data)
+    open_elements(page, server)
+    titles = page.locator('[class*="st-key-elements_card_"] h5')
+    expect(titles).to_have_count(24)
+    page.locator(".st-key-elements_page").get_by_role("button", name="Next page").click()
+    expect(titles).to_have_count(6)
+    expect(titles.first).to_have_text("@prop_24")
+
+    card(page, "prop_24").get_by_role("button", name="Refresh upload").click()
+    expect(_main(page)).to_contain_text("@prop_24 is uploaded", timeout=30_000)
+    wait_for_app(page)
+    card(page, "prop_24").get_by_role("button", name="Edit / rename").click()
+    dialog = page.locator('[data-testid="stDialog"]')
+    expect(dialog.locator(".st-key-elements_name_field input")).to_have_value("prop_24")
+    expect(dialog.locator(".st-key-elements_description_field textarea")).to_have_value("prop number 24")
+    expect(card(page, "prop_24")).to_contain_text("being edited")
+    dialog.locator(".st-key-elements_save button").click()
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_text("Saved @prop_24: nothing to upload.").first).to_be_visible()
+    expect(card(page, "prop_24")).not_to_contain_text("being edited")
+    expect(titles.first).to_have_text("@prop_24")  # still on page 2
+    saved = ElementLibrary(data).by_name("prop_24")
+    assert saved.description == "prop number 24" and all(m.kie_url for m in saved.media)  # nothing re-uploaded

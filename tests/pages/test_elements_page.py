@@ -394,19 +394,20 @@ def test_a_big_library_is_searched_and_paged(data_dir: Path) -> None:
     from lib.elements.library import ElementLibrary
 
     library = ElementLibrary(data_dir)
-    for i in range(14):
-        library.create(f"extra_{i:02d}", "robot" if i == 13 else "a prop",
+    for i in range(26):
+        library.create(f"extra_{i:02d}", "robot" if i == 25 else "a prop",
                        files=[("a.png", png(320)), ("b.png", png(320))])
     at = open_page(data_dir)
     titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("##### @")]
-    assert len(titles) == 12 and "##### @extra_00" in titles
-    at.number_input(key="elements_page").set_value(2).run()
+    assert len(titles) == 24 and "##### @extra_00" in titles
+    at.session_state["elements_page"] = 2  # the st.pagination widget's value
+    at.run()
     titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("##### @")]
-    assert titles == ["##### @extra_12", "##### @extra_13"]
+    assert titles == ["##### @extra_24", "##### @extra_25"]
     at.text_input(key="elements_search").input("robot").run()
     assert not at.exception, at.exception
     titles = [shown_text(m.value) for m in at.markdown if str(m.value).startswith("##### @")]
-    assert titles == ["##### @extra_13"]
+    assert titles == ["##### @extra_25"]
 
 
 # ---------------------------------------------------------------- issue 16: bundles, URL copies, previews
