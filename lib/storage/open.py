@@ -17,8 +17,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from sqlalchemy import Engine
+from typing import TYPE_CHECKING
 
 from lib.common.settings import Settings, load_settings
 from lib.elements.library import ElementLibrary
@@ -26,10 +25,11 @@ from lib.elements.originals import FolderOriginals, Originals
 from lib.elements.records import ElementRecords, JsonRecords
 from lib.storage.base import MediaStore, Storage
 from lib.storage.files import FileMedia, shared_file_storage
-from lib.storage.s3 import MediaUrl, S3Blobs, S3Media, s3_client
-from lib.storage.s3_originals import S3Originals
-from lib.storage.sql import SqlDrafts, SqlLedger, redacted, shared_engine
-from lib.storage.sql_library import SqlRecords
+
+if TYPE_CHECKING:  # boto3 and SQLAlchemy load only in team mode: a folder-only server saves ~25 MB of RSS
+    from sqlalchemy import Engine
+
+    from lib.storage.s3 import S3Blobs
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ class StorageChoice:
         """A log line that names no password."""
         parts = [f"data folder {self.data_dir}"]
         if self.database_url:
+            from lib.storage.sql import redacted
+
             parts.append(f"database {redacted(self.database_url)}")
         if self.media_url:
             parts.append(f"media {self.media_url}")
@@ -77,19 +79,34 @@ def storage_choice(source: Settings | Mapping[str, object] | None = None,
 
 
 def _blobs(choice: StorageChoice, environ: Mapping[str, str] | None) -> S3Blobs | None:
-    return S3Blobs(s3_client(environ), MediaUrl.parse(choice.media_url)) if choice.media_url else None
+    if not choice.media_url:
+        return None
+    from lib.storage.s3 import MediaUrl, S3Blobs, s3_client
+
+    return S3Blobs(s3_client(environ), MediaUrl.parse(choice.media_url))
 
 
 def _media(choice: StorageChoice, blobs: S3Blobs | None) -> MediaStore:
-    return FileMedia(choice.data_dir) if blobs is None else S3Media(blobs, choice.data_dir / CACHE_FOLDER / "media")
+    if blobs is None:
+        return FileMedia(choice.data_dir)
+    from lib.storage.s3 import S3Media
+
+    return S3Media(blobs, choice.data_dir / CACHE_FOLDER / "media")
 
 
 def _library(folder: Path, engine: Engine | None, blobs: S3Blobs | None) -> ElementLibrary:
     """Records in the database or library.json; originals in the bucket (cached) or the data folder."""
     root = folder / "elements" if blobs is None else folder / CACHE_FOLDER / "elements"
-    originals: Originals = FolderOriginals(root / "files") if blobs is None else S3Originals(blobs, root / "files")
-    records: ElementRecords = (SqlRecords(engine, root) if engine is not None
-                               else JsonRecords(folder / "elements" / "library.json", root))
+    originals: Originals = FolderOriginals(root / "files")
+    if blobs is not None:
+        from lib.storage.s3_originals import S3Originals
+
+        originals = S3Originals(blobs, root / "files")
+    records: ElementRecords = JsonRecords(folder / "elements" / "library.json", root)
+    if engine is not None:
+        from lib.storage.sql_library import SqlRecords
+
+        records = SqlRecords(engine, root)
     return ElementLibrary(folder, records=records, originals=originals)
 
 
@@ -101,8 +118,11 @@ def build_storage(choice: StorageChoice, environ: Mapping[str, str] | None = Non
         return shared_file_storage(folder)
     files = shared_file_storage(folder)
     ledger, drafts = files.ledger, files.drafts
-    engine = shared_engine(choice.database_url) if choice.database_url else None
-    if engine is not None:
+    engine = None
+    if choice.database_url:
+        from lib.storage.sql import SqlDrafts, SqlLedger, shared_engine
+
+        engine = shared_engine(choice.database_url)
         ledger, drafts = SqlLedger(engine), SqlDrafts(engine)
     blobs = _blobs(choice, environ)
     return Storage(ledger=ledger, library=_library(folder, engine, blobs), drafts=drafts, media=_media(choice, blobs))

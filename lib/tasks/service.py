@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from lib.batch.background import resume_unfinished, server_senders
@@ -17,11 +18,12 @@ from lib.sandbox.server import SandboxServer
 from lib.sandbox.shared import shared_sandbox
 from lib.storage.base import Storage
 from lib.storage.open import open_storage, storage_choice
-from lib.storage.sql import shared_engine
 from lib.tasks.callbacks import CallbackReceiver, public_url, webhook_key
-from lib.tasks.leases import LeaseClaimer
 from lib.tasks.worker import Follower
 from lib.trust.fetch import Allowance, operator_private_origins
+
+if TYPE_CHECKING:
+    from lib.tasks.leases import LeaseClaimer
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,9 @@ def _lease_claimer(secrets: Mapping[str, object] | None) -> LeaseClaimer | None:
     url = storage_choice(secrets).database_url
     if url is None:
         return None
+    from lib.storage.sql import shared_engine  # SQLAlchemy loads only in team mode
+    from lib.tasks.leases import LeaseClaimer
+
     return LeaseClaimer(shared_engine(url))
 
 

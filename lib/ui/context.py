@@ -7,10 +7,9 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import streamlit as st
-from sqlalchemy.engine import Engine
 
 from lib.common.settings import Settings
 from lib.elements.model import Uploader
@@ -24,9 +23,12 @@ from lib.sandbox.server import SandboxServer
 from lib.sandbox.shared import shared_sandbox
 from lib.storage.base import LedgerStore, LibraryStore, Storage
 from lib.storage.open import open_storage
-from lib.storage.sql import SqlLedger
-from lib.tasks.leases import SharedRateLimiter
 from lib.tasks.submit import RateLimiter
+
+if TYPE_CHECKING:  # SQLAlchemy loads only in team mode
+    from sqlalchemy.engine import Engine
+
+    from lib.tasks.leases import SharedRateLimiter
 from lib.trust.fetch import operator_private_origins
 
 log = logging.getLogger(__name__)
@@ -187,6 +189,8 @@ def _rate_limiter_for(account: str) -> RateLimiter:
 
 @st.cache_resource(show_spinner=False)
 def _shared_limiter_for(account: str, _engine: Engine) -> SharedRateLimiter:
+    from lib.tasks.leases import SharedRateLimiter
+
     return SharedRateLimiter(_engine, account)
 
 
@@ -195,8 +199,9 @@ def get_rate_limiter(ctx: AppContext) -> RateLimiter | SharedRateLimiter:
     in team mode counted in the database, so every server shares it too. Keyed by the key's one-way fingerprint:
     the key itself is never cached."""
     account = f"{ctx.client.account}|{ctx.client.api_base}"
-    if isinstance(ctx.storage.ledger, SqlLedger):
-        return _shared_limiter_for(account, ctx.storage.ledger.engine)
+    engine = getattr(ctx.storage.ledger, "engine", None)  # the SQL ledger's; the CSV ledger has none
+    if engine is not None:
+        return _shared_limiter_for(account, engine)
     return _rate_limiter_for(account)
 
 
