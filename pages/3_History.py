@@ -27,29 +27,29 @@ from lib.ui.context import AppContext, allow_private_results, get_ledger, get_li
 from lib.ui.page import setup_page
 from lib.ui.synced import CONTAINER_KEY, synced_controls
 
-# Widths that keep every column readable at 1400 px (no clipped Rating or Result); the prompt takes what is left.
+# Pixel widths that fit the main column at 1400 px (about 940 px beside the sidebar) with nothing clipped; the task
+# id, estimate, elements and origin stay in the data (and the detail panel) but are not drawn as columns.
 COLUMN_CONFIG: dict[str, Any] = {
-    "Thumbnail": st.column_config.ImageColumn("", width=56, help="The first frame of the archived video"),
-    "task_id": st.column_config.TextColumn("Task id", width=110),
-    "State": st.column_config.TextColumn("State", width=110, help="⌛ stale = past the deadline, still being checked"),
-    "Created": st.column_config.DatetimeColumn("Created (UTC)", format="MM-DD HH:mm", width=100),
-    "Sound": st.column_config.CheckboxColumn("Sound", width=54),
-    "Seconds": st.column_config.NumberColumn("Secs", format="%d s", width=50, help="Duration"),
-    "Prompt": st.column_config.TextColumn("Prompt", width=230),
-    "Mode": st.column_config.TextColumn("Mode", width=50),
-    "Ratio": st.column_config.TextColumn("Ratio", width=50),
-    "Shots": st.column_config.NumberColumn("Shots", format="%d", width=48),
-    "Rating": st.column_config.TextColumn("Rating", width=76),
-    "Est. credits": st.column_config.NumberColumn("Est.", format="%d", width=50, help="Estimated credits"),
-    "Credits used": st.column_config.NumberColumn("Used", format="%.1f", width=56, help="Credits KIE reported"),
-    "Took (s)": st.column_config.NumberColumn("Took", format="%.0f s", width=52),
-    "Result": st.column_config.LinkColumn("Result", display_text="video ↗", width=70,
+    "Thumbnail": st.column_config.ImageColumn("", width=48, help="The first frame of the archived video"),
+    "task_id": st.column_config.TextColumn("Task id"),
+    "State": st.column_config.TextColumn("State", width=100, help="⌛ stale = past the deadline, still being checked"),
+    "Created": st.column_config.DatetimeColumn("Created", format="MM-DD HH:mm", width=88, help="UTC"),
+    "Sound": st.column_config.CheckboxColumn("Sound", width=52),
+    "Seconds": st.column_config.NumberColumn("Secs", format="%d s", width=44, help="Duration"),
+    "Prompt": st.column_config.TextColumn("Prompt", width=166),
+    "Mode": st.column_config.TextColumn("Mode", width=46),
+    "Ratio": st.column_config.TextColumn("Ratio", width=46),
+    "Shots": st.column_config.NumberColumn("Shots", format="%d", width=46),
+    "Rating": st.column_config.TextColumn("Rating", width=72),
+    "Est. credits": st.column_config.NumberColumn("Est. credits", format="%d"),
+    "Credits used": st.column_config.NumberColumn("Credits", format="%.1f", width=56,
+                                                  help="Credits KIE reported for the run"),
+    "Took (s)": st.column_config.NumberColumn("Took", format="%.0f s", width=54, help="Submit to finish"),
+    "Result": st.column_config.LinkColumn("Result", display_text="video ↗", width=66,
                                           help="KIE's result link (expires); opens KIE's host in a new tab"),
-    "Elements": st.column_config.TextColumn("Elements", width=80),
-    "Origin": st.column_config.TextColumn("Origin", width=64),
 }
 TABLE_ORDER = ("Thumbnail", "State", "Created", "Prompt", "Mode", "Ratio", "Shots", "Sound", "Seconds", "Rating",
-               "Est. credits", "Credits used", "Took (s)", "Result", "Elements", "Origin", "task_id")
+               "Credits used", "Took (s)", "Result")
 HIGHLIGHT = "background-color: rgba(255, 196, 0, 0.28)"
 
 
@@ -84,7 +84,8 @@ def _page_frame(key: str, version: tuple[int, ...], task_ids: tuple[str, ...], _
                 _media: Any) -> pd.DataFrame:
     """The table of one page (its rows only), with each run's thumbnail as an inline data: URI."""
     frame = hv.table_frame(_rows)
-    frame.insert(0, "Thumbnail", thumbnail_column(_media, list(task_ids)))
+    frame.insert(0, "Thumbnail", pd.Series(thumbnail_column(_media, list(task_ids)), index=frame.index,
+                                           dtype="string"))  # a missing picture is an empty cell, not "None"
     return frame
 
 
@@ -170,25 +171,32 @@ def _on_table_select() -> None:
         _select(ids[picked[0]])
 
 
-def _page_number(total: int, view: tuple[Any, ...]) -> int:
-    """The page being shown (1-based, within range); a new filter or sort starts again at page 1."""
+def _page_number(total: int, view: tuple[Any, ...]) -> tuple[int, str]:
+    """(the page being shown, the pager's key); a new filter or sort starts again at page 1 under a new key, so the
+    pager is never given its value through session state."""
     pages = max(1, math.ceil(total / PAGE_SIZE))
     if st.session_state.get("history_page_of") != view:
         st.session_state["history_page_of"] = view
-        st.session_state["history_page"] = 1
-    number = st.session_state.get("history_page") or 1
-    if not 1 <= number <= pages:
-        st.session_state["history_page"] = number = min(max(1, number), pages)
-    return number
+        st.session_state["history_pager"] = st.session_state.get("history_pager", 0) + 1
+    key = st.session_state["history_page_key"] = f"history_page_{st.session_state.get('history_pager', 0)}"
+    number = st.session_state.get(key) or 1
+    if number > pages:  # the runs shrank under this page (a delete elsewhere): a fresh pager on the last page
+        st.session_state["history_pager"] += 1
+        st.session_state["history_page_of"] = view
+        key = st.session_state["history_page_key"] = f"history_page_{st.session_state['history_pager']}"
+        number = pages
+    return number, key
 
 
-def _pager(total: int) -> None:
+def _pager(total: int, number: int, key: str) -> None:
     pages = max(1, math.ceil(total / PAGE_SIZE))
     if pages > 1:  # the widget's value is read at the top of the next run (_page_number)
-        st.pagination(pages, key="history_page", max_visible_pages=9)
+        st.pagination(pages, default=number, key=key, max_visible_pages=9)
 
 
-def _table(ctx: AppContext, page: HistoryPage, number: int, every: int, key: str, version: tuple[int, ...]) -> None:
+def _table(ctx: AppContext, page: HistoryPage, pager: tuple[int, str], every: int, key: str,
+           version: tuple[int, ...]) -> None:
+    number = pager[0]
     ids = [r.task_id for r in page.rows]
     st.session_state["history_table_ids"] = ids
     first = (number - 1) * PAGE_SIZE
@@ -197,7 +205,7 @@ def _table(ctx: AppContext, page: HistoryPage, number: int, every: int, key: str
     frame = _page_frame(key, version, tuple(ids), page.rows, ctx.storage.media)
     st.dataframe(frame, hide_index=True, column_config=COLUMN_CONFIG, column_order=TABLE_ORDER, key="history_table",
                  on_select=_on_table_select, selection_mode="single-row")
-    _pager(page.total)
+    _pager(page.total, *pager)
 
 
 def _selected_row(ledger: LedgerStore, account: str, on_page: dict[str, HistoryRow]) -> HistoryRow | None:
@@ -501,13 +509,10 @@ def _runs(ctx: AppContext, ledger: LedgerStore, key: str, version: tuple[int, ..
           view: HistoryOverview) -> tuple[tuple[hv.HistoryFilter, str, bool], int]:
     """Filters, the table's page, the detail of the picked run and the compare section; (view, matching runs)."""
     flt, sort_by, descending = _filters(view.facets)
-    number = _page_number(view.total, (flt, sort_by, descending))
+    pager = _page_number(view.total, (flt, sort_by, descending))
     args = (key, version, ctx.account, repr(flt), sort_by, descending)
-    page = _page(*args, (number - 1) * PAGE_SIZE, flt, ledger)
-    if page.total and not page.rows:  # the runs shrank under this page (a delete elsewhere): show the last one
-        number = st.session_state["history_page"] = max(1, math.ceil(page.total / PAGE_SIZE))
-        page = _page(*args, (number - 1) * PAGE_SIZE, flt, ledger)
-    _table(ctx, page, number, view.total, key, version)
+    page = _page(*args, (pager[0] - 1) * PAGE_SIZE, flt, ledger)
+    _table(ctx, page, pager, view.total, key, version)
     row = _selected_row(ledger, ctx.account, {r.task_id: r for r in page.rows})
     _picker(page.rows, row)
     if row is not None:
@@ -517,13 +522,9 @@ def _runs(ctx: AppContext, ledger: LedgerStore, key: str, version: tuple[int, ..
     return (flt, sort_by, descending), page.total
 
 
-def main() -> None:
-    ctx = setup_page("History", "🗂️")  # a broken ledger is reported by setup_page's follower, not raised
-    st.title("🗂️ History")
-    st.session_state.setdefault("history_selected", None)
-    _follow_deep_link()
-    _show_flash()
-    ledger = get_ledger(ctx)
+@st.fragment
+def _body(ctx: AppContext, ledger: LedgerStore) -> None:
+    """Everything below the title: a search, filter, sort, page or pick reruns this, not the sidebar."""
     try:
         version, key = ledger.version(), str(ctx.settings.data_dir)
         view = _overview(key, version, ctx.account, ledger)
@@ -538,5 +539,14 @@ def main() -> None:
         _export_import(ledger, ctx.account, chosen, view.total, shown)
     except HistoryFileError as exc:
         _broken_ledger(exc)
+
+
+def main() -> None:
+    ctx = setup_page("History", "🗂️")  # a broken ledger is reported by setup_page's follower, not raised
+    st.title("🗂️ History")
+    st.session_state.setdefault("history_selected", None)
+    _follow_deep_link()
+    _show_flash()
+    _body(ctx, get_ledger(ctx))
 
 main()

@@ -203,18 +203,6 @@ def table_frame(rows: Iterable[HistoryRow]) -> pd.DataFrame:
     return frame.set_index("task_id", drop=False)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def shot_count(row: HistoryRow) -> int:
     """Shots in the run: its multi-shot list, else 1."""
     return len(row.shots) if row.multi_shots and row.shots else 1

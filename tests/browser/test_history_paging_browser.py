@@ -1,0 +1,117 @@
+"""Browser, History at 1400 px: one page of runs in the table (pages below it), every column readable, a deep link to
+a run on another page, the archived video's thumbnail, and rating / compare picks redrawing only their own part."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from lib.history.ledger import Ledger
+from lib.history.row import HistoryRow
+from lib.history.transfer import ImportReport
+from lib.kie.client import KieClient
+from lib.sandbox.server import start_sandbox
+from lib.storage.files import FileMedia
+from lib.tasks.follow import refresh_task
+from lib.tasks.submit import submit_payload
+from tests.browser.test_history_browser import PAYLOAD, _main_text_has, _pick_option
+from tests.conftest import screenshot, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+RUNS = 120
+
+
+def _history(data: Path) -> tuple[Ledger, str]:
+    """RUNS finished runs (task_p000 the oldest), plus one newest run whose video is archived."""
+    ledger = Ledger.in_dir(data)
+    base = HistoryRow.from_payload("x", PAYLOAD, origin="sandbox", estimated_credits=30)
+    rows = [replace(base, task_id=f"task_p{i:03d}", state="succeeded", credits_consumed=30.0, prompt=f"take {i}",
+                    created_at=base.created_at - timedelta(hours=RUNS - i)) for i in range(RUNS)]
+    ledger.merge(ImportReport(rows_ok=rows))
+    server = start_sandbox(port=0, data_dir=data / "sandbox", progress="immediate")
+    try:
+        client = KieClient("sandbox-demo", server.base_url, server.base_url)
+        task_id = submit_payload(client, ledger, PAYLOAD, origin="sandbox", batch_id="b-thumb").row.task_id
+        _, err = refresh_task(client, ledger, FileMedia(data), ledger.get(task_id), allow_private=True)
+        assert err is None and FileMedia(data).video(task_id) is not None
+    finally:
+        server.stop()
+    return ledger, task_id
+
+
+def _grid_fits(page) -> bool:
+    """The table needs no sideways scrolling: every column is drawn inside it."""
+    return page.evaluate("""() => { const s = document.querySelector('[data-testid="stDataFrame"] .dvn-scroller');
+                                    return !!s && s.scrollWidth <= s.clientWidth + 1; }""")
+
+
+def test_history_pages_its_table_and_keeps_every_column_readable(app_server_factory, page, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ledger, archived = _history(data)
+    assert FileMedia(data).thumbnail(archived) is not None  # the first frame, made when the video was archived
+    app = app_server_factory(data_dir=data)
+    page.goto(f"{app.url}/History")
+    wait_for_app(page)
+    _main_text_has(page, f"{RUNS + 1} of {RUNS + 1} run(s) shown (rows 1–50 on this page)")
+    page.locator('[data-testid="stDataFrame"] .dvn-scroller').first.wait_for()  # widgets load lazily
+    page.locator('[data-testid="stPagination"]').wait_for()
+    wait_for_app(page)
+    assert _grid_fits(page)
+    screenshot(page, "history-paged-1400")
+    page.locator('[data-testid="stPagination"]').get_by_text("3", exact=True).click()
+    _main_text_has(page, "rows 101–121 on this page")
+    wait_for_app(page)
+    page.goto(f"{app.url}/History?task=task_p001")  # on the last page of the default view
+    wait_for_app(page)
+    _main_text_has(page, "✅ succeeded · task_p001")
+    for width in (1280, 1024):
+        page.set_viewport_size({"width": width, "height": 1000})
+        wait_for_app(page)
+        assert not page.locator('[data-testid="stException"]').count()
+    assert ledger.get("task_p001") is not None
+
+
+def _reruns(page) -> list[str]:
+    """The fragment id of every rerun the browser asks for ('' for a whole-page rerun)."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+
+    asked: list[str] = []
+
+    def on_sent(payload: bytes | str) -> None:
+        if isinstance(payload, bytes):
+            try:
+                msg = BackMsg.FromString(payload)
+            except Exception:  # noqa: BLE001 - not every frame is a whole BackMsg
+                return
+            if msg.WhichOneof("type") == "rerun_script":
+                asked.append(msg.rerun_script.fragment_id)
+
+    page.on("websocket", lambda ws: ws.on("framesent", on_sent))
+    return asked
+
+
+def test_rating_and_compare_picks_redraw_only_their_part(app_server_factory, page, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _history(data)
+    app = app_server_factory(data_dir=data)
+    asked = _reruns(page)
+    page.goto(f"{app.url}/History?task=task_p119")
+    wait_for_app(page)
+    asked.clear()
+    page.get_by_role("radio", name="4 out of 5 stars").click()
+    _main_text_has(page, "Rating saved.")
+    wait_for_app(page)
+    assert Ledger.in_dir(data).get("task_p119").rating == 4
+    assert asked and all(asked), asked  # the rating box reran alone
+    asked.clear()
+    combo = page.get_by_label("Runs to compare (2–4 finished runs)")
+    for suffix in ("p119", "p118"):
+        _pick_option(page, combo, suffix)
+        wait_for_app(page)
+    _main_text_has(page, "differing field(s) highlighted")
+    assert asked and all(asked), asked  # so did the compare section
+    assert not page.locator('[data-testid="stException"]').count()
