@@ -102,3 +102,19 @@ INTERACTIONS = [
     Interaction("Elements: next page of cards (200 elements)", "Elements", _next_page, setup=_seed,
                 before=_close_dialog),
 ]
+
+
+def _ask_delete(page: Page) -> None:
+    page.locator('[class*="st-key-elements_delete_"] button').first.click()
+    page.locator('[class*="st-key-elements_delete_no_"] button').wait_for()
+
+
+def _cancel_delete(page: Page) -> None:
+    if page.locator('[class*="st-key-elements_delete_no_"] button').count():
+        page.locator('[class*="st-key-elements_delete_no_"] button').first.click()
+        page.locator('[class*="st-key-elements_delete_no_"] button').wait_for(state="detached")
+        settle(page)
+
+
+INTERACTIONS.append(Interaction("Elements: ask to delete (one card redraws)", "Elements", _ask_delete, setup=_seed,
+                                before=_cancel_delete))

@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {"elements_name": "", "elements_description": "", "el
                             "elements_flash": [], "elements_files_nonce": 0, "elements_import_nonce": 0,
                             "elements_reseed": False, "elements_clashes": None}
 CARDS_PER_ROW = 3
-CARDS_PER_PAGE = 24
+CARDS_PER_PAGE = 12
 THUMB_PX = 70  # two per row in a card from 1024 px up; st.image then sends the bytes as they are
 BUNDLE_MB = MAX_BUNDLE_BYTES // 1048576
 IMAGE_MB, VIDEO_MB = rules.IMAGE_MAX_BYTES // 1048576, rules.VIDEO_MAX_BYTES // 1048576
@@ -439,7 +439,7 @@ def _quick_save(ctx: AppContext, library: ElementLibrary, element_id: str | None
         or ss.get("elements_remove_field")
     if element is None or picked or any(needs_upload(m, _now(ctx)) for m in element.media):
         return
-    name, description = ss["elements_name_field"], ss["elements_description_field"]
+    name, description = ss.get("elements_name_field", element.name), ss.get("elements_description_field", "")
     if library.check_name(name, exclude_id=element.id) or not description.strip():
         return  # `_save` shows the problems
     if (name, description.strip()) != (element.name, element.description):
