@@ -16,13 +16,16 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from lib.history import view as hv
-from lib.history.row import HistoryRow, visible_to
+from lib.history.row import HistoryRow
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
 _FILTERED_KEPT = 16  # filtered orders remembered per index (each a list of row references)
 _INDEXES_KEPT = 4  # (version, account) indexes remembered per ledger
+
+
+Carried = tuple[Sequence[HistoryRow], dict[int, str]]  # (rows that own the ids, id -> search text)
 
 
 class HistoryPage(NamedTuple):
@@ -47,17 +50,27 @@ def search_text(row: HistoryRow) -> str:
 
 
 def _visible(rows: Sequence[HistoryRow], account: str | None) -> list[HistoryRow]:
-    return list(rows) if account is None else [r for r in rows if visible_to(r, account)]
+    """row.visible_to, inlined: at 100,000 rows a function call per row is most of the walk."""
+    if account is None:
+        return list(rows)
+    return [r for r in rows if r.origin != "live" or not r.account or r.account == account]
+
+
+def _facets(rows: Sequence[HistoryRow]) -> hv.Facets:
+    """The filter choices (modes, element names); the date span is not needed by a query."""
+    modes = sorted({r.mode for r in rows} - {""})
+    elements = sorted({e for r in rows if r.elements for e in r.elements}, key=str.lower)
+    return hv.Facets(tuple(modes), tuple(elements), None, None)
 
 
 class RowIndex:
     """The rows one account sees in one ledger version, with their search texts, sort orders and filter results."""
 
     def __init__(self, rows: Sequence[HistoryRow], account: str | None, every: Sequence[HistoryRow] = (),
-                 texts: dict[int, tuple[HistoryRow, str]] | None = None) -> None:
+                 texts: Carried | None = None) -> None:
         self.rows = _visible(rows, account)
         self.hidden = hv.hidden_live_runs(every or rows, account) if account is not None else 0
-        self._known = texts if texts is not None else {}
+        self._known: Carried | None = texts
         self._texts: list[str] | None = None
         self._orders: dict[tuple[str, bool], list[int]] = {}
         self._filtered: OrderedDict[tuple[hv.HistoryFilter, str, bool], list[HistoryRow]] = OrderedDict()
@@ -67,26 +80,23 @@ class RowIndex:
     def texts(self) -> list[str]:
         """One lowercase search text per row, built once per version (unchanged rows keep theirs)."""
         if self._texts is None:
-            known, out = self._known, []
-            for row in self.rows:
-                hit = known.get(id(row))
-                if hit is None or hit[0] is not row:
-                    hit = (row, search_text(row))
-                    known[id(row)] = hit
-                out.append(hit[1])
-            self._texts = out
+            _, known = self._known or ((), {})
+            # safe by id: the previous version's rows are alive in self._known, so no new row can reuse their ids
+            self._texts = [known.get(id(row)) or search_text(row) for row in self.rows]
+            self._known = None
         return self._texts
 
-    def carried_texts(self) -> dict[int, tuple[HistoryRow, str]]:
-        """The search texts of this version's rows, for the next version's index to reuse."""
+    def carried_texts(self) -> Carried | None:
+        """This version's search texts by row id, with the rows that keep those ids taken, for the next version
+        (plain ints and strings: no per-row objects for the garbage collector to walk)."""
         if self._texts is None:
             return self._known
-        return {id(r): (r, t) for r, t in zip(self.rows, self._texts, strict=True)}
+        return self.rows, dict(zip(map(id, self.rows), self._texts, strict=True))
 
     def facets(self) -> hv.Facets:
         """Modes and element names present (computed once per version)."""
         if self._facets is None:
-            self._facets = hv.facets(self.rows)
+            self._facets = _facets(self.rows)
         return self._facets
 
     def order(self, sort_by: str, descending: bool) -> list[int]:
@@ -94,6 +104,10 @@ class RowIndex:
         if sort_by not in hv.SORT_KEYS:
             raise ValueError(f"cannot sort by {sort_by!r}; choose one of {', '.join(hv.SORT_KEYS)}")
         found = self._orders.get((sort_by, descending))
+        if found is None and sort_by == "Created":  # one stable sort: equal times keep the recorded order
+            rows = self.rows
+            found = sorted(range(len(rows)), key=lambda i: rows[i].created_at, reverse=descending)
+            self._orders[(sort_by, descending)] = found
         if found is None:
             rows, key = self.rows, hv.SORT_KEYS[sort_by]
             newest = sorted(range(len(rows)), key=lambda i: rows[i].created_at, reverse=True)
@@ -196,7 +210,7 @@ class _IndexCache:
                 return found
             previous = next(reversed(self._indexes.values()), None)
         every = ledger.rows()  # type: ignore[attr-defined]
-        carried = previous.carried_texts() if previous is not None else {}
+        carried = previous.carried_texts() if previous is not None else None
         index = RowIndex(every, account, every, carried)
         with self._lock:
             self._indexes[key] = index
