@@ -272,12 +272,12 @@ class ElementLibrary:
                         self._save(elements.values())
                 except BaseException:
                     for element_id in originals:
-                        shutil.rmtree(self._folder(element_id), ignore_errors=True)
+                        self.originals.delete_element(element_id)
                     raise
         finally:
             bundle.close()
         for element_id in result.replaced:
-            shutil.rmtree(self._folder(element_id), ignore_errors=True)
+            self.originals.delete_element(element_id)
         return result
 
     # storage ---------------------------------------------------------------
