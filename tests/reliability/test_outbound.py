@@ -111,13 +111,25 @@ def test_the_sandbox_url_upload_never_fetches_a_foreign_host(foreign: str, clien
     assert all(u.startswith(sandbox.base_url) for u in fetched)  # only the upload call itself went out
 
 
-def test_element_urls_from_forms_and_imports_are_never_fetched(tmp_path: Path, no_network) -> None:
+def test_imported_element_urls_are_never_fetched(tmp_path: Path, no_network) -> None:
     library = ElementLibrary(tmp_path)
-    library.create("dog", "a dog", urls=["https://cdn.example.com/a.png", "http://10.0.0.1/b.png"])
+    library.create("dog", "a dog", urls=["https://cdn.example.com/a.png", "http://10.0.0.1/b.png"])  # no fetcher
     library.import_json('[{"name": "cat", "description": "c", "element_input_urls": '
                         '["https://cdn.example.com/c.png", "http://169.254.169.254/d.png"]}]')
     assert {e.name for e in library.list()} == {"dog", "cat"}
     assert no_network == []  # stored as sources for KIE's URL upload; this server fetched nothing
+
+
+def test_the_elements_form_fetcher_never_connects_to_a_private_address(tmp_path: Path, no_network) -> None:
+    """The Elements form keeps local copies of URL media (issue 16.13) through the one fetch rule: a private,
+    loopback or link-local address is refused before any connection, and the element keeps only its address."""
+    from lib.elements.copies import url_fetcher
+
+    library = ElementLibrary(tmp_path)
+    element = library.create("dog", "a dog", urls=["http://10.0.0.1/b.png", "http://169.254.169.254/d.png"],
+                             fetch=url_fetcher(allow_private=False))
+    assert no_network == []
+    assert all(media.local_path is None and media.copy_note for media in element.media)
 
 
 class CountingFile(io.RawIOBase):
