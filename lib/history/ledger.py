@@ -19,6 +19,7 @@ from lib.history.csvfile import (
 )
 from lib.history.errors import DuplicateTaskError, UnknownTaskError
 from lib.history.ledger_file import LedgerFile
+from lib.history.query import FileQueries
 from lib.history.row import (
     COLUMNS,
     OPTIONAL_COLUMNS,
@@ -40,7 +41,7 @@ class MergeResult(NamedTuple):
     skipped: tuple[str, ...]
 
 
-class Ledger(LedgerFile):
+class Ledger(FileQueries, LedgerFile):
     """The job ledger in one CSV file: append-only inserts, atomic rewrites, all under a file lock."""
 
 

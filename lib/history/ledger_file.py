@@ -53,9 +53,15 @@ def _collector_paused(lines: int) -> Iterator[None]:
         yield
     finally:
         gc.enable()
+    _settle_long_lived()
 
 
-
+def _settle_long_lived() -> None:
+    """After a bulk of rows that live as long as the ledger, freeze what is tracked now, so later full collections
+    (on any click) no longer walk 100,000 rows (~140 ms each at 100,000). Frozen objects are still freed by reference
+    counting when the ledger drops them; a young-generation pass first keeps fresh garbage cycles out of the freeze."""
+    gc.collect(1)
+    gc.freeze()
 
 
 class LedgerFile:
