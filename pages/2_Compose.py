@@ -29,6 +29,7 @@ from lib.compose.batches import (
 from lib.compose.drafts import new_form_id, valid_form_id
 from lib.compose.evaluate import ComposeView, evaluate
 from lib.compose.frame_preview import frame_preview, own_file_finder
+from lib.compose.sections import SUMMARY, parts_to_redraw, signatures
 from lib.compose.snippets import curl_command, python_snippet
 from lib.elements.model import Element
 from lib.history.row import HistoryRow
@@ -94,7 +95,7 @@ def bound(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> An
     """A widget whose value lives in the plain key `key` (widget keys are dropped when the page is left)."""
     widget_key = "compose_w_" + key.removeprefix("compose_")
     S[widget_key] = S[key]
-    return widget(label, key=widget_key, on_change=_sync, args=(widget_key, key), **kwargs)
+    return widget(label, key=widget_key, on_change=_changed, args=(_sync, widget_key, key), **kwargs)
 
 
 def _sync_shot(shot_id: str, part: str) -> None:
@@ -113,6 +114,36 @@ def _take_frame(ctx: AppContext, which: str) -> None:
     current = S.get(f"compose_{which}_upload") or {}
     if current.get("sha") != cp.content_sha(data):
         S[f"compose_{which}_upload"] = cp.upload_frame(get_uploader(ctx), file.name, data).to_state()
+
+
+def _view() -> ComposeView:
+    """The form as it stands, evaluated once per state: every part of the page reads this one view."""
+    form, library = cp.form_of(S), S["compose_library"]
+    cached = S.get("compose_view")
+    if cached is not None and cached.form == form and cached.elements == tuple(library):
+        return cached
+    S["compose_view"] = evaluate(form, library)
+    return S["compose_view"]
+
+
+def _settle() -> ComposeView:
+    """Bring the derived keys up to date with the form and evaluate it."""
+    form = cp.form_of(S)
+    # once something was typed, clearing it again shows what is missing
+    S["compose_touched"] = S.get("compose_touched", False) or not cp.is_untouched(form)
+    S["compose_elements"] = list(form["compose_elements"])
+    return _view()
+
+
+def _changed(change: Callable[..., Any], *args: Any) -> None:
+    """Every edit's callback: apply it, then redraw only the parts it changed and the summary
+    (lib.compose.sections decides), not the whole form."""
+    change(*args)
+    before = S.get("compose_signatures") or {}
+    S["compose_signatures"] = signatures(_settle(), S["compose_touched"])
+    # a browser keeps what a part already shows; a session without one (AppTest, which reads whole runs) redraws all
+    if st.context.headers.get("Host"):
+        st.rerun(parts_to_redraw(before, S["compose_signatures"]))
 
 
 def show(view: ComposeView, where: str) -> None:
@@ -249,8 +280,8 @@ def _chips(view: ComposeView) -> None:
     cols = st.columns(min(len(view.elements), 6))
     for i, element in enumerate(view.elements):
         cols[i % len(cols)].button(f"@{element.name}", key=f"compose_chip_{element.name}",
-                                   help=md_line(element.description, 200), on_click=_edit,
-                                   args=(cp.insert_reference, element.name))
+                                   help=md_line(element.description, 200), on_click=_changed,
+                                   args=(_edit, cp.insert_reference, element.name))
 
 
 def _single_prompt(view: ComposeView) -> None:
@@ -266,17 +297,17 @@ def _shot(view: ComposeView, i: int, shot: dict[str, Any], count: int) -> None:
         for part in ("prompt", "duration"):
             S[f"compose_w_shot_{shot['id']}_{part}"] = shot[part]
         st.text_area(f"Shot {i + 1}", key=f"compose_w_shot_{shot['id']}_prompt", height=80,
-                     on_change=_sync_shot, args=(shot["id"], "prompt"))
+                     on_change=_changed, args=(_sync_shot, shot["id"], "prompt"))
         c_len, c_up, c_down, c_del = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
         # no min/max here: the widget would show 13 while the form keeps 4; the rules report the range instead
         c_len.number_input("Seconds", step=1, key=f"compose_w_shot_{shot['id']}_duration",
-                           on_change=_sync_shot, args=(shot["id"], "duration"))
+                           on_change=_changed, args=(_sync_shot, shot["id"], "duration"))
         c_up.button("↑ Up", key=f"compose_up_{shot['id']}", disabled=i == 0, use_container_width=True,
-                    on_click=_edit, args=(cp.move_shot, i, -1))
+                    on_click=_changed, args=(_edit, cp.move_shot, i, -1))
         c_down.button("↓ Down", key=f"compose_down_{shot['id']}", disabled=i == count - 1,
-                      use_container_width=True, on_click=_edit, args=(cp.move_shot, i, 1))
+                      use_container_width=True, on_click=_changed, args=(_edit, cp.move_shot, i, 1))
         c_del.button("✕ Remove", key=f"compose_del_{shot['id']}", use_container_width=True,
-                     on_click=_edit, args=(cp.remove_shot, i))
+                     on_click=_changed, args=(_edit, cp.remove_shot, i))
         show(view, f"shot{i}")
 
 
@@ -289,7 +320,7 @@ def _shots(view: ComposeView) -> None:
     for i, shot in enumerate(shots):
         _shot(view, i, shot, len(shots))
     st.button("➕ Add shot", key="compose_add_shot", disabled=len(shots) >= rules.SHOTS_MAX,
-              on_click=_edit, args=(cp.add_shot,))
+              on_click=_changed, args=(_edit, cp.add_shot))
     st.markdown(cp.timeline_html(shots), unsafe_allow_html=True)  # built by lib from escaped shot data
     show(view, "shots")
 
@@ -335,7 +366,7 @@ def _frame(ctx: AppContext, view: ComposeView, which: str) -> None:
     if source == "upload":
         st.file_uploader(f"JPG or PNG, up to {rules.IMAGE_MAX_BYTES // 1048576} MB", type=["jpg", "jpeg", "png"],
                          key=f"compose_w_{which}_file", max_upload_size=rules.IMAGE_MAX_BYTES // 1048576,
-                         help="1 MB = 1,048,576 bytes, as KIE counts.", on_change=_take_frame, args=(ctx, which))
+                         help="1 MB = 1,048,576 bytes, as KIE counts.", on_change=_changed, args=(_take_frame, ctx, which))
         upload, picked = view.form[f"compose_{which}_upload"], S.get(f"compose_w_{which}_file")
         if upload and upload.get("url") and picked is not None and not upload.get("problems"):
             # the user's own bytes, checked by lib.kling.media; never the file host's URL in the browser
@@ -401,7 +432,8 @@ def _advanced(view: ComposeView) -> None:
         show(view, "callback")
 
 
-def _form_column(ctx: AppContext, view: ComposeView) -> None:
+def _prompt_part() -> None:
+    view = _view()
     bound(st.toggle, "Multi-shot (up to 5 shots)", "compose_multi",
           help="Several shots with their own prompt and length, rendered as one video.")
     _chips(view)
@@ -409,11 +441,21 @@ def _form_column(ctx: AppContext, view: ComposeView) -> None:
         _shots(view)
     else:
         _single_prompt(view)
-    _settings(view)
-    _frames(ctx, view)
-    _elements(view)
-    _advanced(view)
     _autocomplete(view)
+
+
+def _form_column(ctx: AppContext) -> None:
+    """The form, a keyed fragment per part: an edit redraws only the parts it changed (lib.compose.sections)."""
+    part("compose_prompt", _prompt_part)
+    part("compose_settings", lambda: _settings(_view()))
+    part("compose_frames", lambda: _frames(ctx, _view()))
+    part("compose_elements", lambda: _elements(_view()))
+    part("compose_advanced", lambda: _advanced(_view()))
+
+
+def part(key: str, draw: Callable[[], None]) -> None:
+    """Draw one part of the page as a fragment named `key` (an edit's callback reruns it by name)."""
+    st.fragment(draw, key=key)()
 
 
 def _autocomplete(view: ComposeView) -> None:
@@ -604,21 +646,23 @@ def _progress_section(ctx: AppContext) -> None:
     st.fragment(_progress, run_every=2.0 if ticking else None)(ctx)
 
 
+def _summary_part(ctx: AppContext) -> None:
+    view = _view()
+    _keep_address(ctx, dict(view.form))
+    _side_column(ctx, view)
+
+
 def _composer(ctx: AppContext, elements: list[Element]) -> None:
-    """The form and everything that depends on it (problems, timeline, cost, Submit, preview): one fragment, so an
-    edit reruns only this part, never the sidebar, the header, drafts or the progress cards."""
-    form = cp.form_of(S)
-    # once something was typed, clearing it again shows what is missing
-    S["compose_touched"] = S.get("compose_touched", False) or not cp.is_untouched(form)
-    S["compose_elements"] = list(form["compose_elements"])
-    view = evaluate(form, elements)
-    _keep_address(ctx, form)
-    show(view, "general")
+    """The form and what depends on it. Each part is its own keyed fragment; the summary (cost, Submit, preview)
+    is redrawn after every edit, the other parts only when the edit changed what they show."""
+    S["compose_library"] = elements
+    S["compose_signatures"] = signatures(_settle(), S["compose_touched"])
+    part("compose_top", lambda: show(_view(), "general"))
     left, right = st.columns([3, 2], gap="large")
     with left:
-        _form_column(ctx, view)
+        _form_column(ctx)
     with right:
-        _side_column(ctx, view)
+        part(SUMMARY, lambda: _summary_part(ctx))
 
 
 def main() -> None:
@@ -631,7 +675,7 @@ def main() -> None:
     _header()
     _drafts(ctx)
     _recipe()
-    st.fragment(_composer)(ctx, elements)
+    _composer(ctx, elements)
     _progress_section(ctx)
 
 

@@ -10,6 +10,7 @@ import re
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.conftest import screenshot, wait_for_app
 
@@ -96,7 +97,7 @@ def test_a_forked_first_frame_is_a_thumbnail_only_from_an_own_file(app_server, p
     own_url = frame_url_in_payload(page)  # on the sandbox's file host (a private address)
 
     _open_recipe(page, tmp_path, own_url)
-    assert page.get_by_label("Image URL").first.input_value() == own_url
+    expect(page.get_by_label("Image URL").first).to_have_value(own_url)  # no "Running…" badge on a fragment rerun
     thumb = page.locator('[data-testid="stImage"]').filter(has_text="The frame at this URL")
     thumb.wait_for()
     src = thumb.locator("img").get_attribute("src")

@@ -1,0 +1,54 @@
+"""Compose redraws only what an edit changed (issue 17), in a real browser at 1400 px: a mode pick sends the
+settings and the summary, not the whole form, and what is shown still agrees with the request."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import wait_for_app
+
+pytestmark = pytest.mark.browser
+
+
+def _count_deltas(page) -> list[int]:
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    seen: list[int] = []
+
+    def on_frame(payload) -> None:
+        if isinstance(payload, bytes):
+            try:
+                if ForwardMsg.FromString(payload).WhichOneof("type") == "delta":
+                    seen.append(1)
+            except Exception:  # noqa: BLE001 - not every frame is a whole ForwardMsg
+                pass
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+    return seen
+
+
+def test_an_edit_redraws_its_part_and_the_summary_only(app_server, page) -> None:
+    seen = _count_deltas(page)
+    page.goto(f"{app_server.url}/Compose")
+    wait_for_app(page)
+    prompt = page.get_by_label("Prompt", exact=True)
+    prompt.fill("a heron lands")
+    prompt.press("Tab")
+    wait_for_app(page)
+    full = len(seen)
+    seen.clear()
+    page.locator('[data-testid="stRadio"]').filter(has_text="Mode").get_by_text("pro", exact=False).first.click()
+    wait_for_app(page)
+    assert 0 < len(seen) < full / 2, (len(seen), full)  # not the whole page again
+    expect(page.locator('[data-testid="stJson"]').first).to_contain_text(re.compile(r'"mode"\s*:\s*"pro"'))
+    assert "Submit · " in page.locator('[data-testid="stMain"]').inner_text()
+    assert prompt.input_value() == "a heron lands"  # the parts not redrawn keep what they showed
+
+    seen.clear()
+    page.get_by_text("Multi-shot (up to 5 shots)").click()
+    wait_for_app(page)
+    expect(page.get_by_label("Shot 1", exact=True)).to_have_value("a heron lands")
+    assert "🔒 On: KIE requires sound" in page.locator('[data-testid="stMain"]').inner_text()  # settings redrawn
