@@ -4,8 +4,11 @@ same-tab links, a right column that holds at 1024/1280/1400 px, and players capp
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import screenshot, wait_for_app
 
@@ -20,6 +23,19 @@ def commit(page, locator, value: str) -> None:
 
 def main_text(page) -> str:
     return page.locator('[data-testid="stMain"]').inner_text()
+
+
+def eventually(check: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    """Wait for a condition on the page: a fragment rerun shows no 'Running…' badge, so wait_for_app alone can
+    return before the new values are drawn."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "the page never showed the expected value"
+        time.sleep(0.1)
+
+
+def _compact_json(page) -> str:
+    return _json_from_state(page).replace(" ", "").replace("\n", "")
 
 
 def _json_from_state(page) -> str:
@@ -38,12 +54,12 @@ def test_shot_seconds_out_of_range_is_an_error_under_the_shot(app_server, page) 
     commit(page, page.get_by_label("Shot 1", exact=True), "a heron lands")
     seconds = page.get_by_label("Seconds").first
     commit(page, seconds, "13")
-    assert seconds.input_value() == "13"
-    text = main_text(page)
-    assert "Total 13 s" in text and "1 to 12" in text  # the timeline and the error use the shown value
-    assert re.search(r'"duration"\s*:\s*13\b', _json_from_state(page))  # the request says 13 too
-    submit = page.get_by_role("button", name=re.compile(r"^Submit"))
-    assert submit.is_disabled()
+    expect(seconds).to_have_value("13")
+    main = page.locator('[data-testid="stMain"]')
+    expect(main).to_contain_text("Total 13 s")  # the timeline and the error use the shown value
+    expect(main).to_contain_text("1 to 12")
+    eventually(lambda: re.search(r'"duration"\s*:\s*13\b', _json_from_state(page)) is not None)  # the request too
+    expect(page.get_by_role("button", name=re.compile(r"^Submit"))).to_be_disabled()
     screenshot(page, "ui-fixes-shot-seconds-13")
 
 
@@ -68,21 +84,20 @@ def test_variant_picker_matches_the_json_and_the_form_survives_f5(app_server, pa
     picker.fill("std · sound on")
     picker.press("Enter")
     wait_for_app(page)
-    assert picker.input_value() == "std · sound on"
-    shown = _json_from_state(page)
-    assert '"mode":"std"' in shown.replace(" ", "").replace("\n", "") and \
-        '"sound":true' in shown.replace(" ", "").replace("\n", "")
+    expect(picker).to_have_value("std · sound on")
+    eventually(lambda: '"mode":"std"' in _compact_json(page) and '"sound":true' in _compact_json(page))
     screenshot(page, "ui-fixes-variant-picker")
 
-    assert "form=" in page.url and "key" not in page.url.lower()
+    page.wait_for_url(re.compile(r"form="))
+    assert "key" not in page.url.lower()
     page.reload()
     wait_for_app(page)
-    assert page.get_by_label("Prompt", exact=True).input_value() == "a corgi on a beach"
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value("a corgi on a beach", timeout=15_000)
     # the copied address opens the same job in another browser session
     other = page.context.browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     other.goto(page.url)
     wait_for_app(other)
-    assert other.get_by_label("Prompt", exact=True).input_value() == "a corgi on a beach"
+    expect(other.get_by_label("Prompt", exact=True)).to_have_value("a corgi on a beach", timeout=15_000)
     other.context.close()
 
 
