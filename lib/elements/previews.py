@@ -7,16 +7,12 @@ originals and for files just picked in the uploader alike.
 from __future__ import annotations
 
 import io
-import logging
 import os
 from typing import IO
 
 from PIL import Image
 
-from lib.kling.media import check_media
-from lib.trust.limits import MAX_IMAGE_PIXELS
-
-log = logging.getLogger(__name__)
+from lib.kling.media import check_media, thumbnail_jpeg
 
 BOX_COLOR = (243, 241, 251)  # the theme's secondary background, so the padding reads as the box
 MARGIN = 3  # white pixels round each box; st.image puts its images edge to edge
@@ -25,24 +21,17 @@ CAPTION_CHARS = 8  # what fits on one line under a 70 px thumbnail in the captio
 
 def boxed_thumbnail(source: str | os.PathLike[str] | IO[bytes], side: int) -> bytes | None:
     """A side×side JPEG with the image scaled into it (same height for every thumbnail), or None when the file
-    is unreadable or over the pixel cap (checked from the header, before any pixel is decoded)."""
-    try:
-        with Image.open(source) as image:
-            width, height = image.size
-            if width * height > MAX_IMAGE_PIXELS:
-                return None
-            image.draft("RGB", (side * 2, side * 2))  # JPEG decodes at a fraction of its size
-            inner = side - 2 * MARGIN
-            image.thumbnail((inner, inner))
-            box = Image.new("RGB", (side, side), (255, 255, 255))  # the margin: a gap between neighbours
-            box.paste(BOX_COLOR, (MARGIN, MARGIN, side - MARGIN, side - MARGIN))
-            box.paste(image.convert("RGB"), ((side - image.width) // 2, (side - image.height) // 2))
-            out = io.BytesIO()
-            box.save(out, "JPEG", quality=85)
-            return out.getvalue()
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
-        log.debug("no thumbnail for %s: %s", source, exc)
+    is unreadable or over the pixel cap (media.thumbnail_jpeg checks the header before any pixel is decoded)."""
+    inner = thumbnail_jpeg(source, side - 2 * MARGIN)
+    if inner is None:
         return None
+    with Image.open(io.BytesIO(inner)) as image:
+        box = Image.new("RGB", (side, side), (255, 255, 255))  # the margin: a gap between neighbours
+        box.paste(BOX_COLOR, (MARGIN, MARGIN, side - MARGIN, side - MARGIN))
+        box.paste(image.convert("RGB"), ((side - image.width) // 2, (side - image.height) // 2))
+        out = io.BytesIO()
+        box.save(out, "JPEG", quality=85)
+        return out.getvalue()
 
 
 def picked_thumbnail(name: str, stream: IO[bytes], side: int) -> bytes | None:

@@ -205,7 +205,7 @@ def check_media(name: str, fileobj: IO[bytes], *, min_side: int | None = rules.I
     return MediaCheck(False, None, None, None, None, size, (f"{name} is not a readable image or video: {why}",))
 
 
-def thumbnail_jpeg(path: str | os.PathLike[str], side: int) -> bytes | None:
+def thumbnail_jpeg(path: str | os.PathLike[str] | IO[bytes], side: int) -> bytes | None:
     """A small JPEG of a stored image, or None when it cannot be read or is over the pixel cap (checked from
     its header before any pixel is decoded)."""
     try:
