@@ -459,13 +459,13 @@ def _save(ctx: AppContext, library: ElementLibrary, element: Element | None, nam
         return
     picked = [(file.name, file) for file in files]
     try:
-        if element:
-            saved = library.update(element.id, name=name, description=ss["elements_description"], add_files=picked,
-                                   add_urls=urls, remove_media=remove, now=now)
-        else:
-            with st.spinner("Keeping a local copy of each web address…", show_time=True) if urls else nullcontext():
-                saved = library.create(name, ss["elements_description"], picked, urls, now=now,
-                                       fetch=url_fetcher(allow_private_results(ctx)))
+        fetch = url_fetcher(allow_private_results(ctx))
+        with st.spinner("Keeping a local copy of each web address…", show_time=True) if urls else nullcontext():
+            if element:
+                saved = library.update(element.id, name=name, description=ss["elements_description"],
+                                       add_files=picked, add_urls=urls, remove_media=remove, now=now, fetch=fetch)
+            else:
+                saved = library.create(name, ss["elements_description"], picked, urls, now=now, fetch=fetch)
     except ElementError as exc:
         already = set(library.check_name(name, exclude_id=element.id if element else None))
         for problem in exc.problems:

@@ -137,21 +137,26 @@ class ElementLibrary:
 
     def update(self, element_id: str, *, name: str | None = None, description: str | None = None,
                add_files: Iterable[FileInput] = (), add_urls: Iterable[str] = (),
-               remove_media: Iterable[str] = (), now: datetime | None = None) -> Element:
-        """Change the name, description or files (removing by file name); raises ElementError."""
+               remove_media: Iterable[str] = (), now: datetime | None = None, fetch: Fetcher | None = None) -> Element:
+        """Change the name, description or files (removing by file name); with `fetch`, added web addresses get a
+        local copy as in `create`. Raises ElementError."""
+        incoming, kinds, problems = inspect_files(add_files)
+        linked, url_problems = inspect_urls(add_urls)
+        link_kinds = [m.kind for m in linked]
+        if fetch is not None and linked and not url_problems and not problems:
+            copied, linked = fetch_copies(linked, fetch)  # before the lock: a download may take seconds
+            incoming += copied
         with self._lock:
             elements = self._load()
             current = self._require(elements, element_id)
             remove = set(remove_media)
             names = [m.file_name for m in current.media]
             kept = [m for m in current.media if m.file_name not in remove]
-            incoming, kinds, problems = inspect_files(add_files)
-            linked, url_problems = inspect_urls(add_urls)
             problems = ((rules.element_name_problems(name) + duplicate_problems(name, elements.values(), element_id) if name is not None else [])
                         + (description_problems(description) if description is not None else [])
                         + [f"'{f}' is not a file of '{current.name}': pick one of {', '.join(names)}."
                            for f in sorted(remove - set(names))]
-                        + problems + url_problems + count_problems([m.kind for m in kept] + kinds + [m.kind for m in linked]))
+                        + problems + url_problems + count_problems([m.kind for m in kept] + kinds + link_kinds))
             if problems:
                 raise ElementError(problems)
             taken = {n.lower() for n in names}  # removed names too, so a new file never takes a doomed path

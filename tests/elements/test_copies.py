@@ -112,3 +112,23 @@ def test_a_library_json_from_before_local_copies_loads_unchanged(lib: ElementLib
     dog = lib.by_name("dog")
     assert [m.source_url for m in dog.media] == ["https://example.com/d1.jpg", "https://example.com/d2.jpg"]
     assert all(m.copy_note is None and m.local_path is None for m in dog.media)
+
+
+def test_urls_added_in_the_edit_form_get_local_copies_too(lib: ElementLibrary, web: Files) -> None:
+    fetch = url_fetcher(allow_private=(web.origin,))
+    element = lib.create("cat", "a cat", files=[("a.png", image_bytes(color="green"))],
+                         urls=[web.url("/front.png")], now=T, fetch=fetch)
+    edited = lib.update(element.id, add_urls=[web.url("/side.png")], now=T, fetch=fetch)
+    added = edited.media[-1]
+    assert added.source_url == web.url("/side.png") and added.copy_note is None
+    assert lib.local_file(added).read_bytes() == image_bytes(color="blue")
+
+
+def test_an_edit_without_a_fetcher_or_refused_fetches_nothing(lib: ElementLibrary, web: Files) -> None:
+    element = lib.create("cat", "a cat", files=[("a.png", image_bytes()), ("b.png", image_bytes(color="blue"))],
+                         now=T)
+    edited = lib.update(element.id, add_urls=[web.url("/front.png")], now=T)  # as an import or the API would
+    assert edited.media[-1].local_path is None
+    with pytest.raises(Exception, match="not a valid web address|http"):
+        lib.update(element.id, add_urls=["ftp://x"], now=T, fetch=url_fetcher(allow_private=True))
+    assert web.requests == []
