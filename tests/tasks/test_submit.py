@@ -12,6 +12,7 @@ from lib.storage.files import FileMedia
 from lib.tasks.follow import refresh_task
 from lib.tasks.submit import RateLimiter, SubmitGuard, new_batch_id, submit_payload
 from tests.conftest import follow_to_end
+from tests.kie.test_client import FakeClock as _Clock  # time that moves only when something sleeps on it
 
 PAYLOAD = {"model": "kling-3.0/video",
            "input": {"prompt": "A lighthouse at dusk, slow dolly in", "duration": "3", "mode": "std",
@@ -146,18 +147,6 @@ def test_success_without_a_task_id_is_recorded_as_unknown_not_dropped(ledger, bo
 
 
 # ---------------------------------------------------------------- 429 pacing (issue 15.2)
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now, self.slept = 0.0, []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
 
 def test_429_is_waited_out_on_the_limiters_clock_and_every_attempt_is_counted(client, ledger, sandbox) -> None:
     sandbox.backend.configure(rate_limit_once=2, retry_after=3)
