@@ -29,7 +29,7 @@ from lib.compose.batches import (
 from lib.compose.drafts import new_form_id, valid_form_id
 from lib.compose.evaluate import ComposeView, evaluate
 from lib.compose.frame_preview import frame_preview, own_file_finder
-from lib.compose.sections import SUMMARY, parts_to_redraw, signatures
+from lib.compose.sections import SHOTS_SHOWN, SUMMARY, parts_to_redraw, signatures, slot_key
 from lib.compose.snippets import curl_command, python_snippet
 from lib.elements.model import Element
 from lib.history.row import HistoryRow
@@ -55,7 +55,7 @@ from lib.ui.context import (
     service_now,
 )
 from lib.ui.mention import mention_autocomplete
-from lib.ui.page import setup_page
+from lib.ui.page import redraw_only, setup_page
 
 PREVIEW_PX = 420
 S = st.session_state
@@ -141,9 +141,7 @@ def _changed(change: Callable[..., Any], *args: Any) -> None:
     change(*args)
     before = S.get("compose_signatures") or {}
     S["compose_signatures"] = signatures(_settle(), S["compose_touched"])
-    # a browser keeps what a part already shows; a session without one (AppTest, which reads whole runs) redraws all
-    if st.context.headers.get("Host"):
-        st.rerun(parts_to_redraw(before, S["compose_signatures"]))
+    redraw_only(parts_to_redraw(before, S["compose_signatures"]))
 
 
 def show(view: ComposeView, where: str) -> None:
@@ -311,18 +309,39 @@ def _shot(view: ComposeView, i: int, shot: dict[str, Any], count: int) -> None:
         show(view, f"shot{i}")
 
 
-def _shots(view: ComposeView) -> None:
+def _chip_target() -> None:
+    view = _view()
     shots = view.form["compose_shots"]
     if view.elements and shots:
         S["compose_active_shot"] = min(S["compose_active_shot"], len(shots) - 1)
         bound(st.selectbox, "Element chips insert into", "compose_active_shot", options=list(range(len(shots))),
               format_func=lambda i: f"Shot {i + 1}")
-    for i, shot in enumerate(shots):
-        _shot(view, i, shot, len(shots))
+
+
+def _shot_slot(i: int) -> None:
+    """Slot i of the shot list, always drawn (empty past the last shot), so adding, editing or moving a shot
+    redraws the slots it changed and not the others (lib.compose.sections)."""
+    view = _view()
+    shots = view.form["compose_shots"]
+    with st.container(key=f"compose_slot_{i}"):
+        if i < len(shots):
+            _shot(view, i, shots[i], len(shots))
+
+
+def _shots_tail() -> None:
+    view = _view()
+    shots = view.form["compose_shots"]
     st.button("➕ Add shot", key="compose_add_shot", disabled=len(shots) >= rules.SHOTS_MAX,
               on_click=_changed, args=(_edit, cp.add_shot))
     st.markdown(cp.timeline_html(shots), unsafe_allow_html=True)  # built by lib from escaped shot data
     show(view, "shots")
+
+
+def _shots() -> None:
+    part("compose_chip_target", _chip_target)
+    for i in range(SHOTS_SHOWN):
+        part(slot_key(i), lambda i=i: _shot_slot(i))
+    part("compose_shots_tail", _shots_tail)
 
 
 def _settings(view: ComposeView) -> None:
@@ -438,10 +457,10 @@ def _prompt_part() -> None:
           help="Several shots with their own prompt and length, rendered as one video.")
     _chips(view)
     if view.form["compose_multi"]:
-        _shots(view)
+        _shots()
     else:
         _single_prompt(view)
-    _autocomplete(view)
+    part("compose_mention", lambda: _autocomplete(_view()))
 
 
 def _form_column(ctx: AppContext) -> None:
@@ -471,7 +490,7 @@ def _variants(view: ComposeView) -> None:
     with st.expander(f"Variants — {len(view.variants)} task(s) per submit", expanded=len(view.variants) > 1):
         bound(st.number_input, "Takes of each combination", "compose_takes", min_value=1, max_value=MAX_BATCH)
         bound(st.multiselect, "Modes", "compose_grid_modes", options=list(rules.MODES),
-              placeholder=f"just {view.form['compose_mode']}")
+              placeholder="just the mode set above")
         if not view.form["compose_multi"]:
             bound(st.multiselect, "Sound", "compose_grid_sounds", options=[False, True],
                   format_func=lambda s: "sound on" if s else "sound off", placeholder="as set")
@@ -587,8 +606,6 @@ def _preview_pick(view: ComposeView) -> int:
 
 
 def _side_column(ctx: AppContext, view: ComposeView) -> None:
-    st.subheader("Cost and submit")
-    _variants(view)
     _cost_and_submit(ctx, view)
     _preview(ctx, view)
 
@@ -662,6 +679,8 @@ def _composer(ctx: AppContext, elements: list[Element]) -> None:
     with left:
         _form_column(ctx)
     with right:
+        st.subheader("Cost and submit")
+        part("compose_variants", lambda: _variants(_view()))
         part(SUMMARY, lambda: _summary_part(ctx))
 
 

@@ -24,7 +24,7 @@ from lib.tasks.follow import refresh_task, save_locally
 from lib.trust.text import md, md_line
 from lib.trust.urls import link_target, playable_url
 from lib.ui.context import AppContext, allow_private_results, get_ledger, get_library
-from lib.ui.page import setup_page
+from lib.ui.page import redraw_only, setup_page
 from lib.ui.synced import CONTAINER_KEY, synced_controls
 
 # Pixel widths that fit the main column at 1400 px (about 940 px beside the sidebar) with nothing clipped; the task
@@ -62,6 +62,7 @@ def _broken_ledger(exc: HistoryFileError) -> None:
 
 # Filters, sort and compare picks come back after a visit to another page (Fork, Compose and back).
 KEEP = "session"
+DETAIL_PART = "history_detail"  # the picker and the picked run, redrawn alone when a table row is picked
 PICK_LIMIT = 100  # the picker and compare list offer the first rows of the current view, not 10,000 options
 
 
@@ -169,6 +170,7 @@ def _on_table_select() -> None:
     picked = st.session_state["history_table"]["selection"]["rows"]
     if picked and picked[0] < len(ids):
         _select(ids[picked[0]])
+        redraw_only(DETAIL_PART)  # the table already shows the pick: only the picker and the detail change
 
 
 def _page_number(total: int, view: tuple[Any, ...]) -> tuple[int, str]:
@@ -390,6 +392,15 @@ def _detail(ctx: AppContext, ledger: LedgerStore, row: HistoryRow) -> None:
         st.json(row.payload or {"note": "no payload recorded"})
 
 
+def _picked(ctx: AppContext, ledger: LedgerStore, shown: list[HistoryRow]) -> None:
+    """The picker and the picked run's detail: a fragment of its own, so picking a run redraws this, not the
+    table, filters and compare section around it."""
+    row = _selected_row(ledger, ctx.account, {r.task_id: r for r in shown})
+    _picker(shown, row)
+    if row is not None:
+        _detail(ctx, ledger, row)
+
+
 def _compare_rows(ledger: LedgerStore, account: str, shown: list[HistoryRow]) -> dict[str, HistoryRow]:
     """This page's runs plus the runs already picked (which may be on another page)."""
     by_id = {r.task_id: r for r in shown}
@@ -513,10 +524,7 @@ def _runs(ctx: AppContext, ledger: LedgerStore, key: str, version: tuple[int, ..
     args = (key, version, ctx.account, repr(flt), sort_by, descending)
     page = _page(*args, (pager[0] - 1) * PAGE_SIZE, flt, ledger)
     _table(ctx, page, pager, view.total, key, version)
-    row = _selected_row(ledger, ctx.account, {r.task_id: r for r in page.rows})
-    _picker(page.rows, row)
-    if row is not None:
-        _detail(ctx, ledger, row)
+    st.fragment(_picked, key=DETAIL_PART)(ctx, ledger, page.rows)
     st.header("Compare runs")
     _compare(ctx, ledger, page.rows)
     return (flt, sort_by, descending), page.total

@@ -30,6 +30,8 @@ PAGE_CSS = (f'<style>[data-testid="stVideo"] {{max-height: {PLAYER_MAX_VH}vh; wi
             # a narrow column wraps a cost or balance instead of cutting it to "70 cre…"
             '[data-testid="stMetricValue"] div, [data-testid="stMetricValue"] p '
             '{white-space: normal; overflow: visible; text-overflow: clip; overflow-wrap: anywhere;}'
+            # an empty fragment (Compose keeps one for each of the five possible shots) takes no room, not a gap
+            '[data-testid="stLayoutWrapper"]:has(> [data-testid="stVerticalBlock"]:empty) {display: none;}'
             "</style>")
 
 SESSION_DEFAULTS: dict[str, Any] = {
@@ -53,6 +55,13 @@ def setup_page(title: str, icon: str = "🎬") -> AppContext:
     _sidebar(ctx)
     follow_unfinished(ctx)
     return ctx
+
+
+def redraw_only(parts: str | list[str]) -> None:
+    """From a widget callback: redraw only these keyed fragments, not the one the widget sits in. A browser keeps
+    what the other parts already show; a session without one (AppTest, which reads whole runs) redraws it all."""
+    if st.context.headers.get("Host"):
+        st.rerun(parts)
 
 
 def recent_activity(ctx: AppContext, limit: int = 5) -> None:
