@@ -24,7 +24,7 @@ from lib.tasks.follow import refresh_task, save_locally
 from lib.trust.text import md, md_line
 from lib.trust.urls import link_target, playable_url
 from lib.ui.context import AppContext, allow_private_results, get_ledger, get_library
-from lib.ui.page import redraw_only, setup_page
+from lib.ui.page import in_browser, redraw_only, setup_page
 from lib.ui.synced import CONTAINER_KEY, synced_controls
 
 # Pixel widths that fit the main column at 1400 px (about 940 px beside the sidebar) with nothing clipped; the task
@@ -388,8 +388,10 @@ def _detail(ctx: AppContext, ledger: LedgerStore, row: HistoryRow) -> None:
     with right:
         _rating_and_notes(ledger, row)
         _actions(ctx, ledger, row, missing)
-    with st.expander("Payload sent to KIE", expanded=False):
-        st.json(row.payload or {"note": "no payload recorded"})
+    # drawn only while open (picking a run then draws no JSON tree); opening it redraws the detail once
+    payload = st.expander("Payload sent to KIE", expanded=False, key="history_payload_box", on_change="rerun")
+    if payload.open or not in_browser():
+        payload.json(row.payload or {"note": "no payload recorded"})
 
 
 def _picked(ctx: AppContext, ledger: LedgerStore, shown: list[HistoryRow]) -> None:

@@ -57,10 +57,15 @@ def setup_page(title: str, icon: str = "🎬") -> AppContext:
     return ctx
 
 
+def in_browser() -> bool:
+    """A real browser session (AppTest has no Host header: it reads whole runs, so it is given all of a page)."""
+    return bool(st.context.headers.get("Host"))
+
+
 def redraw_only(parts: str | list[str]) -> None:
     """From a widget callback: redraw only these keyed fragments, not the one the widget sits in. A browser keeps
-    what the other parts already show; a session without one (AppTest, which reads whole runs) redraws it all."""
-    if st.context.headers.get("Host"):
+    what the other parts already show; AppTest gets the whole page."""
+    if in_browser():
         st.rerun(parts)
 
 

@@ -130,6 +130,11 @@ def test_history_table_and_compare_render(app_server_factory, page, tmp_path: Pa
     _main_text_has(page, f"✅ succeeded · {ids[0]}")
     wait_for_app(page)
     assert f"task={ids[0]}" in page.url
+    # the payload is drawn only while its box is open (picking a run draws no JSON tree), and then it is there
+    main = page.locator('[data-testid="stMain"]')
+    assert not main.locator('[data-testid="stJson"]').count()
+    page.get_by_text("Payload sent to KIE").click()
+    main.locator('[data-testid="stJson"]').filter(has_text="kling-3.0/video").first.wait_for()
     page.get_by_text("Pick two to four finished runs").wait_for()
     combo = page.get_by_label("Runs to compare (2–4 finished runs)")
     for task_id in ids:
