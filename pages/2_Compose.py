@@ -323,9 +323,8 @@ def _shot_slot(i: int) -> None:
     redraws the slots it changed and not the others (lib.compose.sections)."""
     view = _view()
     shots = view.form["compose_shots"]
-    with st.container(key=f"compose_slot_{i}"):
-        if i < len(shots):
-            _shot(view, i, shots[i], len(shots))
+    if i < len(shots):
+        _shot(view, i, shots[i], len(shots))
 
 
 def _shots_tail() -> None:
@@ -333,7 +332,7 @@ def _shots_tail() -> None:
     shots = view.form["compose_shots"]
     st.button("➕ Add shot", key="compose_add_shot", disabled=len(shots) >= rules.SHOTS_MAX,
               on_click=_changed, args=(_edit, cp.add_shot))
-    st.markdown(cp.timeline_html(shots), unsafe_allow_html=True)  # built by lib from escaped shot data
+    st.markdown(cp.timeline_html(shots), unsafe_allow_html=True)  # numbers the app computed only, never form text
     show(view, "shots")
 
 

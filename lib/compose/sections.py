@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from lib.compose.batches import batch_cost
 from lib.compose.evaluate import ComposeView
 from lib.compose.form import frame_url
 
@@ -95,8 +96,8 @@ def _advanced(view: ComposeView) -> tuple:
 def _variants(view: ComposeView) -> tuple:
     """The Variants box: its own fields, how many tasks a submit makes and (when several) their table."""
     form = view.form
-    table = tuple((v.label, json.dumps(p, sort_keys=True)) for v, p in zip(view.variants, view.payloads, strict=True)) \
-        if len(view.variants) > 1 else ()
+    table = tuple((v.label, batch_cost([p])) for v, p in zip(view.variants, view.payloads, strict=True)) \
+        if len(view.variants) > 1 else ()  # what its table shows: each variant's label and cost
     return (form["compose_multi"], form["compose_takes"], tuple(form["compose_grid_modes"]),
             tuple(form["compose_grid_sounds"]), form["compose_prompt_variants"], len(view.variants), table,
             view.variant_error, _problems(view, "variants"))
