@@ -63,6 +63,8 @@ def _broken_ledger(exc: HistoryFileError) -> None:
 # Filters, sort and compare picks come back after a visit to another page (Fork, Compose and back).
 KEEP = "session"
 DETAIL_PART = "history_detail"  # the picker and the picked run, redrawn alone when a table row is picked
+FILTERS_PART = "history_filters"  # the filter and sort widgets
+RESULTS_PART = "history_results"  # the table, detail, compare and export/import, redrawn alone when a filter changes
 PICK_LIMIT = 100  # the picker and compare list offer the first rows of the current view, not 10,000 options
 
 
@@ -134,35 +136,49 @@ def _follow_deep_link() -> None:
     st.session_state["history_link_seen"] = wanted
 
 
-def _multiselect(col: Any, label: str, options: tuple[str, ...], key: str, **kw: Any) -> tuple[str, ...]:
+def _filter_changed() -> None:
+    redraw_only(RESULTS_PART)  # the filters already show the change: the table, detail and compare follow it
+
+
+def _multiselect(col: Any, label: str, options: tuple[str, ...], key: str, **kw: Any) -> None:
     # a chosen value stays among the choices even when no run has it any more
     options = tuple(dict.fromkeys([*options, *st.session_state.get(key, [])]))
-    return tuple(col.multiselect(label, options, key=key, persist_state=KEEP, **kw))
+    col.multiselect(label, options, key=key, persist_state=KEEP, on_change=_filter_changed, **kw)
 
 
-def _filters(facets: hv.Facets) -> tuple[hv.HistoryFilter, str, bool]:
+def _filters(facets: hv.Facets) -> None:
+    """The filter and sort widgets: a fragment of their own, so a change redraws the results, not these."""
+    keep = {"persist_state": KEEP, "on_change": _filter_changed}
     with st.expander("Filters and sorting", expanded=True):
         c = st.columns(4)
-        states = _multiselect(c[0], "State", STATES, "history_f_states", format_func=hv.STATE_BADGES.get)
-        origins = _multiselect(c[1], "Live / sandbox", ORIGINS, "history_f_origins")
-        modes = _multiselect(c[2], "Mode", facets.modes, "history_f_modes")
-        sound = c[3].selectbox("Sound", hv.SOUND_CHOICES, key="history_f_sound", persist_state=KEEP)
+        _multiselect(c[0], "State", STATES, "history_f_states", format_func=hv.STATE_BADGES.get)
+        _multiselect(c[1], "Live / sandbox", ORIGINS, "history_f_origins")
+        _multiselect(c[2], "Mode", facets.modes, "history_f_modes")
+        c[3].selectbox("Sound", hv.SOUND_CHOICES, key="history_f_sound", **keep)
         c = st.columns(4)
-        elements = _multiselect(c[0], "Element", facets.elements, "history_f_elements")
-        days = c[1].date_input("Date range (UTC)", value=(), key="history_f_dates", persist_state=KEEP)
-        text = c[2].text_input("Search", key="history_f_text", placeholder="prompt, notes, task id, element…",
-                               persist_state=KEEP)
-        rating = c[3].select_slider("Rating at least", options=list(range(6)), key="history_f_rating", persist_state=KEEP,
-                                    format_func=lambda n: "any" if n == 0 else "★" * n)
+        _multiselect(c[0], "Element", facets.elements, "history_f_elements")
+        c[1].date_input("Date range (UTC)", value=(), key="history_f_dates", **keep)
+        c[2].text_input("Search", key="history_f_text", placeholder="prompt, notes, task id, element…", **keep)
+        c[3].select_slider("Rating at least", options=list(range(6)), key="history_f_rating",
+                           format_func=lambda n: "any" if n == 0 else "★" * n, **keep)
         c = st.columns(4)
-        sort_by = c[0].selectbox("Sort by", list(hv.SORT_KEYS), key="history_sort", persist_state=KEEP)
-        descending = c[1].toggle("Descending", value=True, key="history_sort_desc", persist_state=KEEP)
+        c[0].selectbox("Sort by", list(hv.SORT_KEYS), key="history_sort", **keep)
+        c[1].toggle("Descending", value=True, key="history_sort_desc", **keep)
+
+
+def _chosen_view() -> tuple[hv.HistoryFilter, str, bool]:
+    """(filter, sort key, descending) from what the filter widgets hold (their defaults before they are drawn)."""
+    ss = st.session_state
+    days = ss.get("history_f_dates", ())
     days = tuple(days) if isinstance(days, tuple | list) else (days,)
     date_from: date | None = days[0] if days else None
     date_to: date | None = days[1] if len(days) > 1 else date_from
-    flt = hv.HistoryFilter(states=states, origins=origins, modes=modes, sound=sound, elements=elements,
-                           date_from=date_from, date_to=date_to, text=text, min_rating=rating)
-    return flt, sort_by, descending
+    flt = hv.HistoryFilter(states=tuple(ss.get("history_f_states", ())), origins=tuple(ss.get("history_f_origins", ())),
+                           modes=tuple(ss.get("history_f_modes", ())),
+                           sound=ss.get("history_f_sound", hv.SOUND_CHOICES[0]),
+                           elements=tuple(ss.get("history_f_elements", ())), date_from=date_from, date_to=date_to,
+                           text=ss.get("history_f_text", ""), min_rating=ss.get("history_f_rating", 0))
+    return flt, ss.get("history_sort", next(iter(hv.SORT_KEYS))), bool(ss.get("history_sort_desc", True))
 
 
 def _on_table_select() -> None:
@@ -507,7 +523,11 @@ def _export_import(ledger: LedgerStore, account: str, view: tuple[hv.HistoryFilt
         flt, sort_by, descending = view or (hv.HistoryFilter(), "Created", True)
         return export_csv(query_page(ledger, flt, sort_by, descending, 0, max(shown, 1), account=account).rows)
 
-    with st.expander("Export and import", expanded=False):
+    # drawn only while open: a filter change or the first paint sends no uploader or buttons for a closed box
+    box = st.expander("Export and import", expanded=False, key="history_export_box", on_change="rerun")
+    if not box.open and in_browser():
+        return
+    with box:
         c = st.columns(2)
         c[0].download_button("⬇️ Export all (CSV)", every, key="history_export_all",
                              file_name="kling-history.csv", mime="text/csv", disabled=not total)
@@ -518,35 +538,40 @@ def _export_import(ledger: LedgerStore, account: str, view: tuple[hv.HistoryFilt
         _import(ledger)
 
 
-def _runs(ctx: AppContext, ledger: LedgerStore, key: str, version: tuple[int, ...],
-          view: HistoryOverview) -> tuple[tuple[hv.HistoryFilter, str, bool], int]:
-    """Filters, the table's page, the detail of the picked run and the compare section; (view, matching runs)."""
-    flt, sort_by, descending = _filters(view.facets)
-    pager = _page_number(view.total, (flt, sort_by, descending))
-    args = (key, version, ctx.account, repr(flt), sort_by, descending)
-    page = _page(*args, (pager[0] - 1) * PAGE_SIZE, flt, ledger)
-    _table(ctx, page, pager, view.total, key, version)
-    st.fragment(_picked, key=DETAIL_PART)(ctx, ledger, page.rows)
-    st.header("Compare runs")
-    _compare(ctx, ledger, page.rows)
-    return (flt, sort_by, descending), page.total
+def _runs(ctx: AppContext, ledger: LedgerStore) -> None:
+    """The table's page, the picked run's detail, the compare section and export/import: a fragment of its own,
+    redrawn alone when a filter or the sort changes (the filter widgets already show the change)."""
+    try:
+        version, key = ledger.version(), str(ctx.settings.data_dir)
+        view = _overview(key, version, ctx.account, ledger)
+        flt, sort_by, descending = _chosen_view()
+        pager = _page_number(view.total, (flt, sort_by, descending))
+        args = (key, version, ctx.account, repr(flt), sort_by, descending)
+        page = _page(*args, (pager[0] - 1) * PAGE_SIZE, flt, ledger)
+        _table(ctx, page, pager, view.total, key, version)
+        st.fragment(_picked, key=DETAIL_PART)(ctx, ledger, page.rows)
+        st.header("Compare runs")
+        _compare(ctx, ledger, page.rows)
+        _export_import(ledger, ctx.account, (flt, sort_by, descending), view.total, page.total)
+    except HistoryFileError as exc:
+        _broken_ledger(exc)
 
 
 @st.fragment
 def _body(ctx: AppContext, ledger: LedgerStore) -> None:
-    """Everything below the title: a search, filter, sort, page or pick reruns this, not the sidebar."""
+    """Everything below the title: its filters and its results are fragments of their own inside it."""
     try:
         version, key = ledger.version(), str(ctx.settings.data_dir)
         view = _overview(key, version, ctx.account, ledger)
         _unreadable_rows(key, ledger, version)
         if note := hv.hidden_runs_note(view.hidden, ctx.settings.sandbox):
             st.warning(md(note), icon="🔑")
-        chosen, shown = None, 0
         if not view.total:
             st.info("No runs yet. Submit a job on the Compose page, or import a history CSV below.")
-        else:
-            chosen, shown = _runs(ctx, ledger, key, version, view)
-        _export_import(ledger, ctx.account, chosen, view.total, shown)
+            _export_import(ledger, ctx.account, None, 0, 0)
+            return
+        st.fragment(_filters, key=FILTERS_PART)(view.facets)
+        st.fragment(_runs, key=RESULTS_PART)(ctx, ledger)
     except HistoryFileError as exc:
         _broken_ledger(exc)
 

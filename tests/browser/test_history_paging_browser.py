@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from lib.history.ledger import Ledger
 from lib.history.row import HistoryRow
@@ -114,4 +115,56 @@ def test_rating_and_compare_picks_redraw_only_their_part(app_server_factory, pag
         wait_for_app(page)
     _main_text_has(page, "differing field(s) highlighted")
     assert asked and all(asked), asked  # so did the compare section
+    assert not page.locator('[data-testid="stException"]').count()
+
+
+def _labels_sent(page) -> list[str]:
+    """The label of every widget the server sends (a redrawn filter widget would be among them)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    labels: list[str] = []
+
+    def on_frame(payload: bytes | str) -> None:
+        if isinstance(payload, bytes):
+            try:
+                msg = ForwardMsg.FromString(payload)
+            except Exception:  # noqa: BLE001 - not every frame is a whole ForwardMsg
+                return
+            if msg.WhichOneof("type") != "delta":
+                return
+            if msg.delta.WhichOneof("type") == "new_element":
+                element = msg.delta.new_element
+                kind = element.WhichOneof("type")
+                labels.append(getattr(getattr(element, kind), "label", "") or kind)
+            elif msg.delta.WhichOneof("type") == "add_block" and msg.delta.add_block.HasField("expandable"):
+                labels.append(msg.delta.add_block.expandable.label)
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+    return labels
+
+
+def test_a_filter_change_redraws_the_results_not_the_filters(app_server_factory, page, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    _history(data)
+    app = app_server_factory(data_dir=data)
+    sent = _labels_sent(page)
+    page.goto(f"{app.url}/History")
+    _main_text_has(page, "121 of 121 run(s) shown")
+    wait_for_app(page)
+    assert "Search" in sent and "Export and import" in sent, sent
+    assert "Import a history CSV" not in sent  # a closed Export and import box sends nothing inside it
+    sent.clear()
+    search = page.get_by_placeholder("prompt, notes, task id, element…")
+    search.fill("take 11")
+    search.press("Enter")
+    _main_text_has(page, "11 of 121 run(s) shown")  # take 11, take 110–119
+    wait_for_app(page)
+    assert sent and "Runs to compare (2–4 finished runs)" in sent  # the results were drawn again …
+    assert not {"Search", "State", "Sound", "Sort by", "Descending"} & set(sent), sent  # … the filters were not
+    sent.clear()
+    page.get_by_text("Export and import").click()
+    expect(page.get_by_text("Import a history CSV")).to_be_visible()
+    assert search.input_value() == "take 11"
+    page.get_by_text("Descending", exact=True).click()
+    _main_text_has(page, "11 of 121 run(s) shown")
     assert not page.locator('[data-testid="stException"]').count()
