@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {"elements_name": "", "elements_description": "", "el
                             "elements_reseed": False, "elements_clashes": None}
 CARDS_PER_ROW = 3
 CARDS_PER_PAGE = 12
+THUMB_CACHE = 512  # card thumbnails kept in memory (a few KB each), shared by every session
 THUMB_PX = 70  # two per row in a card from 1024 px up; st.image then sends the bytes as they are
 BUNDLE_MB = MAX_BUNDLE_BYTES // 1048576
 IMAGE_MB, VIDEO_MB = rules.IMAGE_MAX_BYTES // 1048576, rules.VIDEO_MAX_BYTES // 1048576
@@ -106,7 +107,7 @@ def _library_method(method: str) -> str:
     return "auto" if method == "url" else method
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
+@st.cache_data(max_entries=THUMB_CACHE, show_spinner=False)
 def _thumbnail(path: str, mtime_ns: int) -> bytes | None:
     """A small JPEG of a stored original, cached per file version, so reruns never resend large images."""
     return boxed_thumbnail(path, THUMB_PX)
@@ -248,22 +249,21 @@ def _card_actions(ctx: AppContext, library: ElementLibrary, element: Element) ->
         no.button("Cancel", key=f"elements_delete_no_{eid}",
                   on_click=lambda: st.session_state.update(elements_confirm_delete=None))
         return
-    if st.button("Use in Compose", key=f"elements_use_{eid}", type="primary", icon="➕", width="stretch",
-                 help=f"Adds @{md_line(element.name)} to the Compose prompt and includes the element."):
+    # no tooltips on the card buttons (the grid's intro says what they do): 24 of them cost more to draw than the
+    # cards' text, and a page turn draws them all
+    if st.button("Use in Compose", key=f"elements_use_{eid}", type="primary", icon="➕", width="stretch"):
         st.session_state.setdefault("compose_pending_insert", []).append(element.name)
         st.switch_page("pages/2_Compose.py")
-    edit, refresh = st.columns(2)
-    edit.button("Edit / rename", key=f"elements_edit_{eid}", on_click=_start_edit, args=(element,), width="stretch")
-    if refresh.button("Refresh upload", key=f"elements_refresh_{eid}", width="stretch",
-                      help="Re-upload files that are missing, failed, expired or expiring within 6 h."):
+    left, right = st.columns(2)  # one pair of columns, two buttons in each: the same 2 × 2 grid, fewer blocks
+    left.button("Edit / rename", key=f"elements_edit_{eid}", on_click=_start_edit, args=(element,), width="stretch")
+    if right.button("Refresh upload", key=f"elements_refresh_{eid}", width="stretch"):
         _refresh(ctx, library, [element])
-    dup, delete = st.columns(2)
-    if dup.button("Duplicate", key=f"elements_duplicate_{eid}", width="stretch"):
+    if left.button("Duplicate", key=f"elements_duplicate_{eid}", width="stretch"):
         copy = library.duplicate(eid, now=_now(ctx))
         _flash("success", f"Duplicated @{md_line(element.name)} as @{md_line(copy.name)}.")
         st.rerun()
-    delete.button("Delete", key=f"elements_delete_{eid}", width="stretch",
-                  on_click=lambda: st.session_state.update(elements_confirm_delete=eid))
+    right.button("Delete", key=f"elements_delete_{eid}", width="stretch",
+                 on_click=lambda: st.session_state.update(elements_confirm_delete=eid))
 
 
 def _library_section(ctx: AppContext, library: ElementLibrary, elements: list[Element]) -> None:
@@ -281,6 +281,8 @@ def _grid(ctx: AppContext, library: ElementLibrary) -> None:
     fresh = sum(1 for e in elements if library.status(e, now).label == "uploaded")
     st.markdown(f"**{len(elements)} element(s)**, {fresh} uploaded and fresh. KIE deletes uploads after "
                 "3 days; the originals stay here, so “Refresh all uploads” (or Compose, on submit) re-uploads them.")
+    st.caption("On a card: **Use in Compose** adds its @name to the Compose prompt and includes the element; "
+               "**Refresh upload** re-uploads its files that are missing, failed, expired or expiring within 6 h.")
     bar = st.container(horizontal=True, wrap=True)  # whole labels at every width: the buttons wrap, not the text
     if bar.button("Refresh all uploads", key="elements_refresh_all", icon="🔄"):
         _refresh(ctx, library, elements)
@@ -522,8 +524,23 @@ def _import(library: ElementLibrary, data: bytes, on_clash: dict[str, str] | Non
             only: Sequence[str] | None = None) -> ImportResult:
     """A bundle (a zip, with its originals) or a JSON export, told apart by the content, not the file name."""
     if is_bundle(data):
-        return library.import_bundle(data, on_clash=on_clash, only=only)
+        result = library.import_bundle(data, on_clash=on_clash, only=only)
+        _warm_thumbnails(library, result.added)
+        return result
     return library.import_json(data, on_clash=on_clash, only=only)
+
+
+def _warm_thumbnails(library: ElementLibrary, names: Sequence[str]) -> None:
+    """The thumbnails of a bundle's images, made while its import's spinner shows, so turning the pages of the
+    new cards decodes no image (up to the cache's size; later ones are made when first shown)."""
+    made = 0
+    for name in names:
+        element = library.by_name(name)
+        for media in element.media if element is not None else ():
+            path = library.local_file(media) if media.kind == "image" else None
+            if path is not None and made < THUMB_CACHE // 2:
+                _thumbnail(str(path), path.stat().st_mtime_ns)
+                made += 1
 
 
 def _report_import(result: ImportResult) -> None:

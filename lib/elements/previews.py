@@ -6,11 +6,8 @@ originals and for files just picked in the uploader alike.
 
 from __future__ import annotations
 
-import io
 import os
 from typing import IO
-
-from PIL import Image
 
 from lib.kling.media import check_media, thumbnail_jpeg
 
@@ -22,16 +19,7 @@ CAPTION_CHARS = 8  # what fits on one line under a 70 px thumbnail in the captio
 def boxed_thumbnail(source: str | os.PathLike[str] | IO[bytes], side: int) -> bytes | None:
     """A side×side JPEG with the image scaled into it (same height for every thumbnail), or None when the file
     is unreadable or over the pixel cap (media.thumbnail_jpeg checks the header before any pixel is decoded)."""
-    inner = thumbnail_jpeg(source, side - 2 * MARGIN)
-    if inner is None:
-        return None
-    with Image.open(io.BytesIO(inner)) as image:
-        box = Image.new("RGB", (side, side), (255, 255, 255))  # the margin: a gap between neighbours
-        box.paste(BOX_COLOR, (MARGIN, MARGIN, side - MARGIN, side - MARGIN))
-        box.paste(image.convert("RGB"), ((side - image.width) // 2, (side - image.height) // 2))
-        out = io.BytesIO()
-        box.save(out, "JPEG", quality=85)
-        return out.getvalue()
+    return thumbnail_jpeg(source, side - 2 * MARGIN, box=(side, BOX_COLOR, MARGIN))
 
 
 def picked_thumbnail(name: str, stream: IO[bytes], side: int) -> bytes | None:

@@ -205,9 +205,11 @@ def check_media(name: str, fileobj: IO[bytes], *, min_side: int | None = rules.I
     return MediaCheck(False, None, None, None, None, size, (f"{name} is not a readable image or video: {why}",))
 
 
-def thumbnail_jpeg(path: str | os.PathLike[str] | IO[bytes], side: int) -> bytes | None:
+def thumbnail_jpeg(path: str | os.PathLike[str] | IO[bytes], side: int,
+                   box: tuple[int, tuple[int, int, int], int] | None = None) -> bytes | None:
     """A small JPEG of a stored image, or None when it cannot be read or is over the pixel cap (checked from
-    its header before any pixel is decoded)."""
+    its header before any pixel is decoded). With `box` = (box side, colour, margin) the scaled image is centred
+    in a box of that side (white margin, then the colour), still decoded and encoded once."""
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -215,9 +217,16 @@ def thumbnail_jpeg(path: str | os.PathLike[str] | IO[bytes], side: int) -> bytes
                 return None
             image.draft("RGB", (side * 2, side * 2))  # JPEG decodes at a fraction of its size
             image.thumbnail((side, side))
-            out = io.BytesIO()
-            image.convert("RGB").save(out, "JPEG", quality=85)
-            return out.getvalue()
+            picture = image.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         log.debug("no thumbnail for %s: %s", path, exc)
         return None
+    if box is not None:
+        outer, colour, margin = box
+        framed = Image.new("RGB", (outer, outer), (255, 255, 255))
+        framed.paste(colour, (margin, margin, outer - margin, outer - margin))
+        framed.paste(picture, ((outer - picture.width) // 2, (outer - picture.height) // 2))
+        picture = framed
+    out = io.BytesIO()
+    picture.save(out, "JPEG", quality=85)
+    return out.getvalue()

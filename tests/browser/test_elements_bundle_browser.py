@@ -25,8 +25,10 @@ def _main(page):
 def _assert_thumbnails_drawn(locator, count: int) -> None:
     images = locator.locator('[data-testid="stImage"] img')
     expect(images).to_have_count(count)
-    for i in range(count):
-        assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+    for i in range(count):  # each picture loads and decodes (a broken one completes with no width)
+        handle = images.nth(i).element_handle()
+        locator.page.wait_for_function("img => img.complete", arg=handle, timeout=10_000)
+        assert handle.evaluate("img => img.naturalWidth") > 0
 
 
 def _create_in_form(page, name: str, files: list[Path] | None = None, urls: list[str] | None = None) -> None:
