@@ -30,3 +30,4 @@ class Interaction:
     before: Callable[[Page], None] | None = None
     uses_ledger: bool = False  # the row's figure names the ledger size
     reruns: bool = True  # False: the action runs no script (e.g. an expander opens in the browser); timed to paint
+    table_click: bool = False  # the click lands on an st.dataframe row: a bare table's row click is timed beside it

@@ -26,7 +26,12 @@ from _common import CHROMIUM, CHROMIUM_ARGS, ROOT, Figure, StreamlitServer, tabl
 from _latency import Interaction, Page, settle  # noqa: E402
 
 BARE = '''import streamlit as st
-st.button("bare click")
+if st.query_params.get("table"):  # the floor of a table pick: a bare st.dataframe with row selection
+    import pandas as pd
+    st.dataframe(pd.DataFrame({f"c{i}": [f"row {r}" for r in range(50)] for i in range(10)}), hide_index=True,
+                 on_select="rerun", selection_mode="single-row", key="bare_table")
+else:
+    st.button("bare click")
 st.write("bare page ready")
 '''
 TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
@@ -92,8 +97,17 @@ def interactions(only: str = "") -> list[Interaction]:
     return [row for row in rows if only.lower() in row.name.lower()]
 
 
+def _bare_table_click(table_page: Page, table_watch: Watcher, turn: int) -> float:
+    """A row click in the bare table (alternating rows, so each click changes the selection)."""
+    box = table_page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+    row = 1 + turn % 2
+    took = table_watch.timed(lambda: table_page.mouse.click(box["x"] + 18, box["y"] + 35 * row + 17))
+    settle(table_page)
+    return took
+
+
 def _measure(bare_page: Page, bare_watch: Watcher, app_page: Page, app_watch: Watcher, url: str,
-             rows: list[Interaction], rounds: int) -> dict[str, list[float]]:
+             rows: list[Interaction], rounds: int, table: tuple[Page, Watcher] | None = None) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {"bare click": []}
     for row in rows:
         app_page.goto(f"{url}/{row.path}")
@@ -106,6 +120,9 @@ def _measure(bare_page: Page, bare_watch: Watcher, app_page: Page, app_watch: Wa
                 lambda: bare_page.get_by_role("button", name="bare click").click()))
             if _is_paint(row):
                 results.setdefault(BARE_PAINT, []).append(_bare_paint(bare_page, bare_watch))
+            if row.table_click and table is not None:
+                floor = results.setdefault(BARE_TABLE, [])
+                floor.append(_bare_table_click(*table, len(floor)))
             if row.before:
                 row.before(app_page)
             timed = app_watch.timed if row.reruns else app_watch.painted
@@ -114,6 +131,7 @@ def _measure(bare_page: Page, bare_watch: Watcher, app_page: Page, app_watch: Wa
 
 
 BARE_PAINT = "bare page: first paint"
+BARE_TABLE = "bare table: row click"
 
 
 def _is_paint(row: Interaction) -> bool:
@@ -154,7 +172,13 @@ def run(rounds: int = 7, rows: int = 10_000, only: str = "") -> list[Figure]:
                 bare_watch, app_watch = Watcher(bare_page), Watcher(app_page)
                 bare_page.goto(bare.url)
                 settle(bare_page)
-                results = _measure(bare_page, bare_watch, app_page, app_watch, app.url, chosen, rounds)
+                table = None
+                if any(row.table_click for row in chosen):
+                    table_page = browser.new_page(viewport={"width": 1400, "height": 1600})
+                    table = (table_page, Watcher(table_page))
+                    table_page.goto(f"{bare.url}/?table=1")
+                    settle(table_page)
+                results = _measure(bare_page, bare_watch, app_page, app_watch, app.url, chosen, rounds, table)
                 browser.close()
         finally:
             bare.proc.terminate()  # type: ignore[union-attr]
@@ -165,7 +189,13 @@ def run(rounds: int = 7, rows: int = 10_000, only: str = "") -> list[Figure]:
 def _figures(results: dict[str, list[float]], ledger_rows: set[str], rows: int) -> list[Figure]:
     base = statistics.median(results.pop("bare click"))
     paint = results.pop(BARE_PAINT, None)
+    floor = results.pop(BARE_TABLE, None)
     figures = [Figure("bare click (baseline)", f"{base * 1000:.0f} ms", "—", "—", None)]
+    if floor:  # Streamlit's own table: a row click reaches the server this late in a bare app too
+        median = statistics.median(floor)
+        figures.append(Figure("bare table row click (floor of a table pick)", f"{median * 1000:.0f} ms "
+                              f"({median / base:.1f}×)", f"bare: {base * 1000:.0f} ms", "—", None,
+                              f"spread {min(floor) * 1000:.0f}–{max(floor) * 1000:.0f} ms over {len(floor)} runs"))
     if paint:
         figures.append(Figure("bare page reload (baseline)", f"{statistics.median(paint) * 1000:.0f} ms", "—", "—",
                               None))

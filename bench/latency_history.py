@@ -70,6 +70,20 @@ def _pick_row(page: Page) -> None:
     page.mouse.click(box["x"] + 18, box["y"] + ROW_PX * row + ROW_PX // 2)
 
 
+PICKER = "Show details of"
+
+
+def _open_picker(page: Page) -> None:
+    page.keyboard.press("Escape")
+    page.get_by_label(PICKER).click()
+    page.get_by_role("option").nth(2).wait_for()
+
+
+def _pick_in_picker(page: Page) -> None:
+    """The picker above the detail: the second or third option (the first is "choose a run"), alternately."""
+    page.get_by_role("option").nth(1 + next(_turn) % 2).click()
+
+
 def _rate(page: Page) -> None:
     page.get_by_role("radio", name=f"{4 + next(_turn) % 2} out of 5 stars").click()
 
@@ -109,7 +123,8 @@ INTERACTIONS = [
     Interaction("History: search", "History", _search, uses_ledger=True),
     Interaction("History: filter (Sound)", "History", _pick_sound, before=_open_sound, uses_ledger=True),
     Interaction("History: sort (Descending)", "History", _sort, uses_ledger=True),
-    Interaction("History: pick a run (table row)", "History", _pick_row, uses_ledger=True),
+    Interaction("History: pick a run (table row)", "History", _pick_row, uses_ledger=True, table_click=True),
+    Interaction("History: pick a run (picker)", "History", _pick_in_picker, before=_open_picker, uses_ledger=True),
     Interaction("History: rate it", DETAIL, _rate, uses_ledger=True),
     Interaction("History: save notes", DETAIL, _save_notes, before=_type_notes, uses_ledger=True),
     Interaction("History: pick runs to compare", "History", _pick_compare, before=_open_compare, uses_ledger=True),
