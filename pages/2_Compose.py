@@ -343,18 +343,23 @@ def _shots() -> None:
     part("compose_shots_tail", _shots_tail)
 
 
+def _duration() -> None:
+    view = _view()
+    if view.form["compose_multi"]:
+        st.metric("Duration", f"{view.job.total_duration} s", help="In multi-shot the duration is the sum of the shots.")
+    else:
+        bound(st.slider, "Duration (s)", "compose_duration", min_value=rules.DURATION_MIN,
+              max_value=rules.DURATION_MAX, step=1)
+    show(view, "duration")
+
+
 def _settings(view: ComposeView) -> None:
     form, job = view.form, view.job
     st.subheader("Settings", divider="gray")
     # two rows of two: four columns cut "16:9" to "16" and wrapped "std · 1280×720" at 1024–1280 px
     (c_dur, c_mode), (c_sound, c_aspect) = st.columns(2), st.columns(2)
     with c_dur:
-        if form["compose_multi"]:
-            st.metric("Duration", f"{job.total_duration} s", help="In multi-shot the duration is the sum of the shots.")
-        else:
-            bound(st.slider, "Duration (s)", "compose_duration", min_value=rules.DURATION_MIN,
-                  max_value=rules.DURATION_MAX, step=1)
-        show(view, "duration")
+        part("compose_duration", _duration)  # a shot's seconds redraw this, not the settings around it
     with c_mode:
         ratio = job.aspect_ratio or form["compose_aspect"]
         bound(st.radio, "Mode", "compose_mode", options=list(rules.MODES),

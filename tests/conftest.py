@@ -179,3 +179,29 @@ def shown_text(value: object) -> str:
     import re
 
     return re.sub(r"\\(.)", r"\1", str(value)).replace("  \n", "\n").replace("\u2060", "")
+
+
+def labels_sent(page) -> list[str]:
+    """The label of every element and expander the server sends from now on (what a rerun drew again); an
+    element without a label is named by its type."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    labels: list[str] = []
+
+    def on_frame(payload: bytes | str) -> None:
+        if isinstance(payload, bytes):
+            try:
+                msg = ForwardMsg.FromString(payload)
+            except Exception:  # noqa: BLE001 - not every frame is a whole ForwardMsg
+                return
+            if msg.WhichOneof("type") != "delta":
+                return
+            if msg.delta.WhichOneof("type") == "new_element":
+                element = msg.delta.new_element
+                kind = element.WhichOneof("type")
+                labels.append(getattr(getattr(element, kind), "label", "") or kind)
+            elif msg.delta.WhichOneof("type") == "add_block" and msg.delta.add_block.HasField("expandable"):
+                labels.append(msg.delta.add_block.expandable.label)
+
+    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
+    return labels

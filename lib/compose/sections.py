@@ -69,10 +69,16 @@ def _mention(view: ComposeView) -> tuple:
 
 
 def _settings(view: ComposeView) -> tuple:
+    """Mode, sound and aspect ratio (the duration inside it is a part of its own)."""
     form = view.form
-    return (form["compose_multi"], form["compose_duration"], view.job.total_duration, form["compose_mode"],
-            form["compose_sound"], form["compose_aspect"], view.job.aspect_ratio, frame_url(form, "first") is None,
-            _problems(view, "duration", "mode", "sound", "aspect"))
+    return (form["compose_multi"], form["compose_mode"], form["compose_sound"], form["compose_aspect"],
+            view.job.aspect_ratio, frame_url(form, "first") is None, _problems(view, "mode", "sound", "aspect"))
+
+
+def _duration(view: ComposeView) -> tuple:
+    """The slider in single-shot; in multi-shot the sum of the shots, which every shot's seconds change."""
+    form = view.form
+    return form["compose_multi"], form["compose_duration"], view.job.total_duration, _problems(view, "duration")
 
 
 def _frames(view: ComposeView) -> tuple:
@@ -106,13 +112,15 @@ def _variants(view: ComposeView) -> tuple:
 SIGNATURES: Mapping[str, Callable[[ComposeView], tuple]] = {
     "compose_top": _top, "compose_prompt": _prompt, "compose_chip_target": _chip_target,
     **{slot_key(i): _slot(i) for i in range(SHOTS_SHOWN)}, "compose_shots_tail": _shots_tail,
-    "compose_mention": _mention, "compose_settings": _settings, "compose_frames": _frames,
+    "compose_mention": _mention, "compose_settings": _settings, "compose_duration": _duration,
+    "compose_frames": _frames,
     "compose_elements": _elements, "compose_advanced": _advanced, "compose_variants": _variants,
 }
 # parts drawn inside another part: redrawing the outer one redraws them, so they are not named again
-INSIDE: Mapping[str, str] = {name: "compose_prompt" for name in
-                             ("compose_chip_target", *map(slot_key, range(SHOTS_SHOWN)), "compose_shots_tail",
-                              "compose_mention")}
+INSIDE: Mapping[str, str] = {**{name: "compose_prompt" for name in
+                                ("compose_chip_target", *map(slot_key, range(SHOTS_SHOWN)), "compose_shots_tail",
+                                 "compose_mention")},
+                             "compose_duration": "compose_settings"}
 
 
 def signatures(view: ComposeView, touched: bool) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import wait_for_app
+from tests.conftest import labels_sent, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -52,3 +52,23 @@ def test_an_edit_redraws_its_part_and_the_summary_only(app_server, page) -> None
     wait_for_app(page)
     expect(page.get_by_label("Shot 1", exact=True)).to_have_value("a heron lands")
     assert "🔒 On: KIE requires sound" in page.locator('[data-testid="stMain"]').inner_text()  # settings redrawn
+
+
+def test_a_shots_seconds_redraw_that_shot_and_the_duration_not_the_settings(app_server, page) -> None:
+    sent = labels_sent(page)
+    page.goto(f"{app_server.url}/Compose")
+    wait_for_app(page)
+    page.get_by_text("Multi-shot (up to 5 shots)").click()
+    wait_for_app(page)
+    seconds = page.get_by_label("Seconds").first
+    seconds.fill("7")
+    seconds.press("Tab")
+    expect(page.locator('[data-testid="stMetric"]').filter(has_text="Duration")).to_contain_text("7 s")
+    wait_for_app(page)
+    sent.clear()
+    seconds.fill("4")
+    seconds.press("Tab")
+    expect(page.locator('[data-testid="stMetric"]').filter(has_text="Duration")).to_contain_text("4 s")
+    wait_for_app(page)
+    assert {"Seconds", "Duration", "This submit"} <= set(sent), sent  # the shot, the sum and the summary …
+    assert not {"Mode", "Aspect ratio", "Shot 2", "Elements from the library"} & set(sent), sent  # … nothing else

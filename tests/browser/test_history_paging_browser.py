@@ -19,7 +19,7 @@ from lib.storage.files import FileMedia
 from lib.tasks.follow import refresh_task
 from lib.tasks.submit import submit_payload
 from tests.browser.test_history_browser import PAYLOAD, _main_text_has, _pick_option
-from tests.conftest import screenshot, wait_for_app
+from tests.conftest import labels_sent, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -118,36 +118,11 @@ def test_rating_and_compare_picks_redraw_only_their_part(app_server_factory, pag
     assert not page.locator('[data-testid="stException"]').count()
 
 
-def _labels_sent(page) -> list[str]:
-    """The label of every widget the server sends (a redrawn filter widget would be among them)."""
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    labels: list[str] = []
-
-    def on_frame(payload: bytes | str) -> None:
-        if isinstance(payload, bytes):
-            try:
-                msg = ForwardMsg.FromString(payload)
-            except Exception:  # noqa: BLE001 - not every frame is a whole ForwardMsg
-                return
-            if msg.WhichOneof("type") != "delta":
-                return
-            if msg.delta.WhichOneof("type") == "new_element":
-                element = msg.delta.new_element
-                kind = element.WhichOneof("type")
-                labels.append(getattr(getattr(element, kind), "label", "") or kind)
-            elif msg.delta.WhichOneof("type") == "add_block" and msg.delta.add_block.HasField("expandable"):
-                labels.append(msg.delta.add_block.expandable.label)
-
-    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
-    return labels
-
-
 def test_a_filter_change_redraws_the_results_not_the_filters(app_server_factory, page, tmp_path: Path) -> None:
     data = tmp_path / "data"
     _history(data)
     app = app_server_factory(data_dir=data)
-    sent = _labels_sent(page)
+    sent = labels_sent(page)
     page.goto(f"{app.url}/History")
     _main_text_has(page, "121 of 121 run(s) shown")
     wait_for_app(page)

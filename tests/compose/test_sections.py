@@ -48,7 +48,8 @@ def test_adding_a_shot_redraws_its_slot_the_one_before_and_the_tail_not_the_othe
     parts = redrawn(multi(3, 3, 3), multi(3, 3, 3, 3))
     assert slot_key(3) in parts and slot_key(2) in parts  # the old last shot's Down button comes alive
     assert slot_key(0) not in parts and slot_key(1) not in parts and "compose_prompt" not in parts
-    assert {"compose_shots_tail", "compose_mention", "compose_settings"} <= set(parts) and parts[-1] == SUMMARY
+    assert {"compose_shots_tail", "compose_mention", "compose_duration"} <= set(parts) and parts[-1] == SUMMARY
+    assert "compose_settings" not in parts  # only the duration inside it (the sum of the shots) changed
 
 
 def test_editing_a_shot_redraws_that_slot_only_of_the_shots() -> None:
@@ -57,6 +58,7 @@ def test_editing_a_shot_redraws_that_slot_only_of_the_shots() -> None:
     parts = redrawn(before, after)
     assert [p for p in parts if p.startswith("compose_shot_slot_")] == [slot_key(1)]
     assert "compose_mention" not in parts and "compose_chip_target" not in parts
+    assert "compose_duration" in parts and "compose_settings" not in parts
 
 
 def test_moving_a_shot_redraws_the_two_slots_it_swapped() -> None:
@@ -82,7 +84,9 @@ def test_referencing_an_element_redraws_the_elements_part_too() -> None:
 def test_multi_shot_redraws_settings_and_frames() -> None:
     single = form(compose_prompt="a fox")
     multi = form(compose_prompt="a fox", compose_multi=True, compose_shots=[cp.new_shot("a fox", 5)])
-    assert {"compose_prompt", "compose_settings", "compose_frames"} <= set(redrawn(single, multi))
+    parts = redrawn(single, multi)
+    assert {"compose_prompt", "compose_settings", "compose_frames"} <= set(parts)
+    assert "compose_duration" not in parts  # drawn by the settings around it
 
 
 def test_the_first_touch_redraws_every_part_that_shows_problems() -> None:
