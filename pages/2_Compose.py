@@ -533,10 +533,10 @@ def _submit(ctx: AppContext, view: ComposeView) -> None:
 
 def _cost_and_submit(ctx: AppContext, view: ComposeView) -> None:
     balance = current_balance(ctx)
-    c_cost, c_bal = st.container(), st.container()  # stacked: side by side they were cut at 1024–1280 px
-    c_cost.metric("This submit", f"{view.credits:,} credits" if view.credits is not None else "—",
-                  help="Credits × US$0.005, from lib/kling/pricing for exactly these settings.")
-    c_bal.metric("Balance", f"{balance:,.2f}" if balance is not None else "—")
+    # stacked, not side by side (they were cut at 1024–1280 px)
+    st.metric("This submit", f"{view.credits:,} credits" if view.credits is not None else "—",
+              help="Credits × US$0.005, from lib/kling/pricing for exactly these settings.")
+    st.metric("Balance", f"{balance:,.2f}" if balance is not None else "—")
     bound(st.number_input, "Per-submit limit (credits, 0 = none)", "compose_limit", min_value=0, step=50)
     token = S["compose_click_token"]
     reasons = needs_confirmation(view.credits, balance, int(view.form["compose_limit"]))
