@@ -149,3 +149,17 @@ def test_links_stay_in_the_same_tab_and_players_fit_the_viewport(app_server, pag
     home_link.click()
     page.wait_for_url("**/History?task=*", timeout=15_000)
     assert len(page.context.pages) == pages_before
+
+
+def test_a_typed_api_key_leaves_the_field_and_the_page(app_server, page) -> None:
+    page.goto(f"{app_server.url}/History")
+    wait_for_app(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("API key", exact=True).click()
+    field = sidebar.get_by_label("KIE API key (this session only)", exact=True)
+    expect(field).to_be_visible()
+    field.fill("not-a-real-key")
+    field.press("Enter")
+    wait_for_app(page)
+    expect(sidebar).to_contain_text("A key is set for this browser session only")
+    assert "not-a-real-key" not in page.content()  # the typed key is never echoed back into the page
