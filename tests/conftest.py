@@ -181,27 +181,41 @@ def shown_text(value: object) -> str:
     return re.sub(r"\\(.)", r"\1", str(value)).replace("  \n", "\n").replace("\u2060", "")
 
 
-def labels_sent(page) -> list[str]:
-    """The label of every element and expander the server sends from now on (what a rerun drew again); an
-    element without a label is named by its type."""
+def ws_messages(page, kind: str, pick) -> list:
+    """What `pick` returns for each Streamlit message on the page's websocket from now on, None left out: kind
+    "sent" reads the BackMsgs the browser sends, "received" the ForwardMsgs the server sends."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    labels: list[str] = []
+    proto = BackMsg if kind == "sent" else ForwardMsg
+    seen: list = []
 
     def on_frame(payload: bytes | str) -> None:
         if isinstance(payload, bytes):
             try:
-                msg = ForwardMsg.FromString(payload)
-            except Exception:  # noqa: BLE001 - not every frame is a whole ForwardMsg
+                msg = proto.FromString(payload)
+            except Exception:  # noqa: BLE001 - not every frame is a whole message
                 return
-            if msg.WhichOneof("type") != "delta":
-                return
-            if msg.delta.WhichOneof("type") == "new_element":
-                element = msg.delta.new_element
-                kind = element.WhichOneof("type")
-                labels.append(getattr(getattr(element, kind), "label", "") or kind)
-            elif msg.delta.WhichOneof("type") == "add_block" and msg.delta.add_block.HasField("expandable"):
-                labels.append(msg.delta.add_block.expandable.label)
+            if (item := pick(msg)) is not None:
+                seen.append(item)
 
-    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
-    return labels
+    page.on("websocket", lambda ws: ws.on(f"frame{kind}", on_frame))
+    return seen
+
+
+def _label_of(msg) -> str | None:
+    if msg.WhichOneof("type") != "delta":
+        return None
+    if msg.delta.WhichOneof("type") == "new_element":
+        element = msg.delta.new_element
+        kind = element.WhichOneof("type")
+        return getattr(getattr(element, kind), "label", "") or kind
+    if msg.delta.WhichOneof("type") == "add_block" and msg.delta.add_block.HasField("expandable"):
+        return msg.delta.add_block.expandable.label
+    return None
+
+
+def labels_sent(page) -> list[str]:
+    """The label of every element and expander the server sends from now on (what a rerun drew again); an
+    element without a label is named by its type."""
+    return ws_messages(page, "received", _label_of)

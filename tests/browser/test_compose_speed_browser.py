@@ -8,26 +8,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import labels_sent, wait_for_app
+from tests.conftest import labels_sent, wait_for_app, ws_messages
 
 pytestmark = pytest.mark.browser
 
 
 def _count_deltas(page) -> list[int]:
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    seen: list[int] = []
-
-    def on_frame(payload) -> None:
-        if isinstance(payload, bytes):
-            try:
-                if ForwardMsg.FromString(payload).WhichOneof("type") == "delta":
-                    seen.append(1)
-            except Exception:  # noqa: BLE001 - not every frame is a whole ForwardMsg
-                pass
-
-    page.on("websocket", lambda ws: ws.on("framereceived", on_frame))
-    return seen
+    return ws_messages(page, "received", lambda msg: 1 if msg.WhichOneof("type") == "delta" else None)
 
 
 def test_an_edit_redraws_its_part_and_the_summary_only(app_server, page) -> None:

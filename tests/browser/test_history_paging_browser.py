@@ -19,7 +19,7 @@ from lib.storage.files import FileMedia
 from lib.tasks.follow import refresh_task
 from lib.tasks.submit import submit_payload
 from tests.browser.test_history_browser import PAYLOAD, _main_text_has, _pick_option
-from tests.conftest import labels_sent, screenshot, wait_for_app
+from tests.conftest import labels_sent, screenshot, wait_for_app, ws_messages
 
 pytestmark = pytest.mark.browser
 
@@ -78,27 +78,20 @@ def test_history_pages_its_table_and_keeps_every_column_readable(app_server_fact
 
 def _reruns(page) -> list[str]:
     """The fragment id of every rerun the browser asks for ('' for a whole-page rerun)."""
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-
-    asked: list[str] = []
-
-    def on_sent(payload: bytes | str) -> None:
-        if isinstance(payload, bytes):
-            try:
-                msg = BackMsg.FromString(payload)
-            except Exception:  # noqa: BLE001 - not every frame is a whole BackMsg
-                return
-            if msg.WhichOneof("type") == "rerun_script":
-                asked.append(msg.rerun_script.fragment_id)
-
-    page.on("websocket", lambda ws: ws.on("framesent", on_sent))
-    return asked
+    return ws_messages(page, "sent", lambda msg: msg.rerun_script.fragment_id
+                       if msg.WhichOneof("type") == "rerun_script" else None)
 
 
-def test_rating_and_compare_picks_redraw_only_their_part(app_server_factory, page, tmp_path: Path) -> None:
+@pytest.fixture
+def history_app(app_server_factory, tmp_path: Path):
+    """The app on a data folder holding _history's runs."""
     data = tmp_path / "data"
     _history(data)
-    app = app_server_factory(data_dir=data)
+    return app_server_factory(data_dir=data)
+
+
+def test_rating_and_compare_picks_redraw_only_their_part(history_app, page) -> None:
+    app, data = history_app, history_app.data_dir
     asked = _reruns(page)
     page.goto(f"{app.url}/History?task=task_p119")
     wait_for_app(page)
@@ -118,10 +111,8 @@ def test_rating_and_compare_picks_redraw_only_their_part(app_server_factory, pag
     assert not page.locator('[data-testid="stException"]').count()
 
 
-def test_a_filter_change_redraws_the_results_not_the_filters(app_server_factory, page, tmp_path: Path) -> None:
-    data = tmp_path / "data"
-    _history(data)
-    app = app_server_factory(data_dir=data)
+def test_a_filter_change_redraws_the_results_not_the_filters(history_app, page) -> None:
+    app = history_app
     sent = labels_sent(page)
     page.goto(f"{app.url}/History")
     _main_text_has(page, "121 of 121 run(s) shown")
