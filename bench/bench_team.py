@@ -150,6 +150,27 @@ def history_figures(root: Path, cluster: PgCluster, rows: int, sessions: int) ->
     ]
 
 
+def unreadable_figure(cluster: PgCluster, rows: int, rounds: int = 5) -> Figure:
+    """History's check for unreadable rows after one write (every write changes the ledger's version), against
+    parsing every row, the way it worked before (the baseline, timed in the same run)."""
+    made = history_rows(rows)
+    ledger = seed_sql(cluster.new_database_url(), made)
+    ledger.unreadable()  # the first look parses every row once
+    after_write, full = [], []
+    for i in range(rounds):
+        ledger.update(made[i].task_id, rating=1 + i % 5)
+        start = time.perf_counter()
+        ledger.unreadable()
+        after_write.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        SqlLedger(ledger.engine).unreadable()  # a new ledger knows nothing: it parses every row
+        full.append(time.perf_counter() - start)
+    took, base = statistics.median(after_write), statistics.median(full)
+    return Figure(f"team: unreadable-row check after one write, {rows:,} runs", ms(took),
+                  f"every row parsed: {ms(base)}", "≤ 0.2× the full parse", took <= 0.2 * base,
+                  f"median of {rounds}; each write changes the version History's check is cached on")
+
+
 # ------------------------------------------------------------------------------------------------ follower tick
 
 def _running_rows(client: KieClient, count: int) -> list[HistoryRow]:
@@ -300,6 +321,7 @@ def run(data_dir: Path | None = None, quick: bool = False, rows: int | None = No
     with tempfile.TemporaryDirectory(prefix="kling-team-") as tmp, pg_cluster() as cluster, moto_s3() as s3:
         root = Path(tmp)
         figures = history_figures(root, cluster, rows, sessions) if "history" in parts else []
+        figures += [unreadable_figure(cluster, rows)] if "history" in parts else []
         figures += [tick_figure(root, cluster, rows, ticks)] if "tick" in parts else []
         figures += replica_figures(root, cluster, s3, tasks, seconds) if "replicas" in parts else []
     return figures

@@ -134,10 +134,11 @@ def test_team_bench_runs_on_a_throwaway_cluster_and_bucket() -> None:
     pytest.importorskip("moto.server", reason="moto[server] is not installed (requirements-dev)")
     figures = run(quick=True, rows=40, tasks=2)
     assert [f.metric.split(",")[0] for f in figures] == [
-        "team: History first paint", "team: History search", "team: follower tick", "team: two replicas following 2 tasks",
-        "team: two replicas following 2 tasks"]
+        "team: History first paint", "team: History search", "team: unreadable-row check after one write",
+        "team: follower tick", "team: two replicas following 2 tasks", "team: two replicas following 2 tasks"]
     assert "PostgreSQL" in figures[0].metric and figures[0].baseline.startswith("CSV: ")
-    assert figures[3].ok, figures[3]  # no task polled by both replicas
+    assert figures[2].baseline.startswith("every row parsed: ")
+    assert figures[4].ok, figures[4]  # no task polled by both replicas
 
 
 def test_steady_follower_tick_beside_bare_gets(tmp_path: Path) -> None:

@@ -137,6 +137,9 @@ class SqlLedger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._insert = insert(_LEDGER)
+        # unreadable(): each row checked so far, by seq: (its row version, the reason when it does not parse)
+        self._checked: dict[int, tuple[str, str | None]] = {}
+        self._checked_lock = threading.Lock()
 
     def version(self) -> tuple[int, ...]:
         """The ledger's write counter: changes with every committed row change."""
@@ -154,8 +157,21 @@ class SqlLedger:
         return [row for _, row, _ in found if row is not None and row.state in UNFINISHED_STATES]
 
     def unreadable(self) -> list[tuple[int, str]]:
-        """(seq, reason) of stored rows whose cells no longer parse; they are left untouched."""
-        return [(seq, why) for seq, row, why in self._scan(f"{_SELECT} ORDER BY seq") if row is None]
+        """(seq, reason) of stored rows whose cells no longer parse; they are left untouched.
+
+        Only rows written since the last call are parsed again: every write gives a row a new version
+        (PostgreSQL's `xmin`), so one narrow query of (seq, version) says which rows to read; a row that changes
+        between the two queries is simply parsed again next time."""
+        with self._checked_lock, self.engine.connect() as conn:
+            versions = dict(conn.execute(text("SELECT seq, xmin::text FROM kling_ledger")).tuples().all())
+            checked = {seq: self._checked[seq] for seq in versions if seq in self._checked}  # deleted rows drop out
+            changed = [seq for seq, version in versions.items() if checked.get(seq, ("",))[0] != version]
+            for start in range(0, len(changed), _CHUNK):
+                part = changed[start:start + _CHUNK]
+                for seq, row, why in self._scan(f"{_SELECT} WHERE seq = ANY(:seqs)", {"seqs": part}, conn):
+                    checked[seq] = (versions[seq], None if row is not None else why)
+            self._checked = checked
+        return sorted((seq, why) for seq, (_, why) in checked.items() if why is not None)
 
     def get(self, task_id: str) -> HistoryRow | None:
         """The row for `task_id`, or None (also when its cells are unreadable)."""

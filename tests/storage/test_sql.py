@@ -83,3 +83,42 @@ def test_drafts_save_load_list_delete(drafts: SqlDrafts) -> None:
 def test_a_draft_keeps_only_form_fields(drafts: SqlDrafts) -> None:
     drafts.save("d", {**default_form(), "api_key": "sk-secret"})
     assert "api_key" not in drafts.load("d") and "sk-secret" not in str(drafts.all())
+
+
+def test_unreadable_parses_only_the_rows_written_since_it_last_looked(database_url: str, monkeypatch) -> None:
+    from sqlalchemy import create_engine, text
+
+    from lib.history.row import HistoryRow
+    from lib.storage.sql import SqlLedger, migrate
+    from tests.storage.test_ledger_contract import make_row
+
+    engine = create_engine(database_url)
+    migrate(engine)
+    ledger = SqlLedger(engine)
+    for i in range(30):
+        ledger.append(make_row(f"t{i:02d}"))
+    parsed: list[str] = []
+    real = HistoryRow.from_csv_dict.__func__
+
+    def counting(cls, record):
+        parsed.append(record["task_id"])
+        return real(cls, record)
+
+    monkeypatch.setattr(HistoryRow, "from_csv_dict", classmethod(counting))
+    assert ledger.unreadable() == [] and len(parsed) == 30  # the first look reads every row once
+    parsed.clear()
+    assert ledger.unreadable() == [] and parsed == []  # nothing written since: nothing parsed
+    with engine.begin() as conn:  # a hand edit spoils one row
+        conn.execute(text("UPDATE kling_ledger SET duration = 'forty' WHERE task_id = 't07'"))
+    ledger.update("t03", rating=2)
+    parsed.clear()  # (the update read its own row)
+    problems = ledger.unreadable()
+    assert sorted(parsed) == ["t03", "t07"]  # the two rows written since, and only those
+    assert len(problems) == 1 and "duration" in problems[0][1]
+    parsed.clear()
+    assert ledger.unreadable() == problems and parsed == []  # the spoiled row stays reported without a new parse
+    with engine.begin() as conn:  # repaired by hand, then another row deleted
+        conn.execute(text("UPDATE kling_ledger SET duration = '5' WHERE task_id = 't07'"))
+    ledger.delete(["t09"])
+    parsed.clear()
+    assert ledger.unreadable() == [] and parsed == ["t07"]
