@@ -173,6 +173,19 @@ class SqlLedger:
             self._checked = checked
         return sorted((seq, why) for seq, (_, why) in checked.items() if why is not None)
 
+    def warm(self) -> threading.Thread:
+        """Run the first unreadable-row check (every row parsed once) in the background, so the first History
+        visit after a server start finds only the rows written since to parse."""
+        def check() -> None:
+            try:
+                self.unreadable()
+            except Exception as exc:  # noqa: BLE001 - a failed warm-up only means History checks later
+                log.warning("the ledger's first unreadable-row check failed (%s); History will check", exc)
+
+        thread = threading.Thread(target=check, name="ledger-first-check", daemon=True)
+        thread.start()
+        return thread
+
     def get(self, task_id: str) -> HistoryRow | None:
         """The row for `task_id`, or None (also when its cells are unreadable)."""
         found = self._scan(f"{_SELECT} WHERE task_id = :id", {"id": task_id})

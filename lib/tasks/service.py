@@ -90,6 +90,8 @@ def start_services(secrets: Mapping[str, object] | None = None) -> Services:
         return _current
     settings = load_settings(secrets, None)  # the server's own key only: never one typed in a browser
     storage = open_storage(secrets)  # the data folder, exactly as before, unless team mode is configured
+    if warm := getattr(storage.ledger, "warm", None):  # PostgreSQL: History's first row check, done in the background
+        warm()
     sandbox = shared_sandbox(settings.data_dir) if settings.sandbox else None
     if sandbox is not None and public_url() is not None:  # the offline KIE calls back like KIE does
         parts = urlsplit(str(public_url()))

@@ -122,3 +122,23 @@ def test_unreadable_parses_only_the_rows_written_since_it_last_looked(database_u
     ledger.delete(["t09"])
     parsed.clear()
     assert ledger.unreadable() == [] and parsed == ["t07"]
+
+
+def test_warm_does_the_first_check_in_the_background(database_url: str, monkeypatch) -> None:
+    from sqlalchemy import create_engine
+
+    from lib.history.row import HistoryRow
+    from lib.storage.sql import SqlLedger, migrate
+    from tests.storage.test_ledger_contract import make_row
+
+    engine = create_engine(database_url)
+    migrate(engine)
+    ledger = SqlLedger(engine)
+    for i in range(5):
+        ledger.append(make_row(f"w{i}"))
+    ledger.warm().join(timeout=30)
+    parsed: list[str] = []
+    real = HistoryRow.from_csv_dict.__func__
+    monkeypatch.setattr(HistoryRow, "from_csv_dict",
+                        classmethod(lambda cls, record: parsed.append(record["task_id"]) or real(cls, record)))
+    assert ledger.unreadable() == [] and parsed == []  # History's first look finds every row checked
