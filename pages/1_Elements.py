@@ -533,14 +533,17 @@ def _import(library: ElementLibrary, data: bytes, on_clash: dict[str, str] | Non
 def _warm_thumbnails(library: ElementLibrary, names: Sequence[str]) -> None:
     """The thumbnails of a bundle's images, made while its import's spinner shows, so turning the pages of the
     new cards decodes no image (up to the cache's size; later ones are made when first shown)."""
-    made = 0
+    left = THUMB_CACHE // 2
     for name in names:
         element = library.by_name(name)
         for media in element.media if element is not None else ():
             path = library.local_file(media) if media.kind == "image" else None
-            if path is not None and made < THUMB_CACHE // 2:
-                _thumbnail(str(path), path.stat().st_mtime_ns)
-                made += 1
+            if path is None:
+                continue
+            if left == 0:
+                return
+            _thumbnail(str(path), path.stat().st_mtime_ns)
+            left -= 1
 
 
 def _report_import(result: ImportResult) -> None:
