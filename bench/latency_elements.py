@@ -73,7 +73,7 @@ def _open_dialog(page: Page) -> None:
 
 def _open_edit(page: Page) -> None:
     page.locator(EDIT).first.click()
-    page.locator(".st-key-elements_save button").wait_for()  # the dialog's form is drawn
+    page.locator(f"{DIALOG} .st-key-elements_save button").wait_for()  # the dialog's form is drawn
 
 
 def _save_unchanged(page: Page) -> None:

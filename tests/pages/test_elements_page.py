@@ -129,7 +129,9 @@ def create(at: AppTest, name: str = "ginger_cat", description: str = "a ginger c
 def card_button(at: AppTest, action: str, data_dir: Path, name: str):
     element = ElementLibrary(data_dir).by_name(name)
     assert element is not None
-    return at.button(key=f"elements_{action}_{element.id}")
+    if action.startswith("delete_"):  # the confirm pair: one card at a time, keyed by its element
+        return at.button(key=f"elements_{action}_{element.id}")
+    return at.button(key=f"elements_{action}_{at.session_state['elements_slots'][element.id]}")  # keyed by slot
 
 
 # ---------------------------------------------------------------- create, edit, duplicate, delete
@@ -179,6 +181,23 @@ def test_duplicate_copies_files_under_a_new_name(data_dir: Path) -> None:
     copy = ElementLibrary(data_dir).by_name("ginger_cat_copy")
     assert copy is not None and "Duplicated @ginger_cat as @ginger_cat_copy" in texts(at, "success")
     assert all(Path(m.local_path).is_file() for m in copy.media)
+
+
+def test_a_card_button_acts_on_the_element_its_card_showed(data_dir: Path) -> None:
+    """Card buttons are keyed by their place on the page: after another tab deletes the element a click was aimed
+    at, the element that moved into its place is not duplicated instead."""
+    at = create(open_page(data_dir))
+    create(at, "zebra", "a striped horse")
+    library = ElementLibrary(data_dir)
+    first = library.by_name("ginger_cat")
+    aimed = card_button(at, "duplicate", data_dir, "ginger_cat")
+    assert at.session_state["elements_slots"][first.id] == 0
+    library.delete(first.id)  # meanwhile, elsewhere: zebra now draws in slot 0
+    aimed.click().run()
+    assert not at.exception
+    assert sorted(e.name for e in ElementLibrary(data_dir).list()) == ["zebra"]  # nothing duplicated
+    card_button(at, "duplicate", data_dir, "zebra").click().run()  # a click aimed at zebra still works
+    assert ElementLibrary(data_dir).by_name("zebra_copy") is not None
 
 
 def test_delete_asks_first(data_dir: Path) -> None:

@@ -98,7 +98,7 @@ def test_elements_and_compose_draw_names_descriptions_and_file_names_as_text(dat
     at.button(key="elements_import_go").click().run()
     assert not at.exception and raw_markdown(at) == []
     assert any("Not imported" in shown_text(e.value) for e in at.error)
-    at.button(key="elements_edit_" + library.by_name("evil_cat").id).click().run()
+    at.button(key=f"elements_edit_{at.session_state['elements_slots'][library.by_name('evil_cat').id]}").click().run()
     assert not at.exception and raw_markdown(at) == []
     at.switch_page("pages/2_Compose.py").run()  # the element chips carry the description as a tooltip
     assert not at.exception and raw_markdown(at) == []
