@@ -163,7 +163,7 @@ class SqlLedger:
         (PostgreSQL's `xmin`), so one narrow query of (seq, version) says which rows to read; a row that changes
         between the two queries is simply parsed again next time."""
         with self._checked_lock, self.engine.connect() as conn:
-            versions = dict(conn.execute(text("SELECT seq, xmin::text FROM kling_ledger")).tuples().all())
+            versions = dict(conn.execute(text("SELECT seq, xmin::text FROM kling_ledger")).all())  # Rows are pairs
             checked = {seq: self._checked[seq] for seq in versions if seq in self._checked}  # deleted rows drop out
             changed = [seq for seq, version in versions.items() if checked.get(seq, ("",))[0] != version]
             for start in range(0, len(changed), _CHUNK):
