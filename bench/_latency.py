@@ -30,4 +30,5 @@ class Interaction:
     before: Callable[[Page], None] | None = None
     uses_ledger: bool = False  # the row's figure names the ledger size
     reruns: bool = True  # False: the action runs no script (e.g. an expander opens in the browser); timed to paint
-    table_click: bool = False  # the click lands on an st.dataframe row: a bare table's row click is timed beside it
+    floor: str = ""  # "table" (a click on an st.dataframe row) or "dialog" (a click that opens an st.dialog with a
+    # form): the same thing in a bare page is timed beside it (browser_latency.FLOORS)

@@ -26,10 +26,32 @@ from _common import CHROMIUM, CHROMIUM_ARGS, ROOT, Figure, StreamlitServer, tabl
 from _latency import Interaction, Page, settle  # noqa: E402
 
 BARE = '''import streamlit as st
+
+
+@st.dialog("Bare dialog", width="large")
+def form():  # the widgets of Elements' edit dialog, with nothing behind them
+    st.subheader("Edit @element")
+    st.button("Cancel editing")
+    left, right = st.columns(2)
+    left.text_input("Name", help="Used in prompts as @name.")
+    left.caption("Keeps its name")
+    left.text_area("Description", help="Sent to Kling.")
+    left.radio("Upload method", ["Auto", "Stream", "Base64", "URL"], horizontal=True)
+    left.caption("Auto: local files are streamed.")
+    right.markdown("**Current files**")
+    right.multiselect("Remove files", ["front.png", "side.png"], help="Removed when you save.")
+    right.file_uploader("Reference files", accept_multiple_files=True, help="Images at least 300 px.")
+    right.text_area("…or web addresses")
+    st.button("Save changes and upload", type="primary")
+
+
 if st.query_params.get("table"):  # the floor of a table pick: a bare st.dataframe with row selection
     import pandas as pd
     st.dataframe(pd.DataFrame({f"c{i}": [f"row {r}" for r in range(50)] for i in range(10)}), hide_index=True,
                  on_select="rerun", selection_mode="single-row", key="bare_table")
+elif st.query_params.get("dialog"):  # the floor of opening the edit dialog
+    if st.button("bare dialog"):
+        form()
 else:
     st.button("bare click")
 st.write("bare page ready")
@@ -106,8 +128,23 @@ def _bare_table_click(table_page: Page, table_watch: Watcher, turn: int) -> floa
     return took
 
 
+def _bare_dialog_open(dialog_page: Page, dialog_watch: Watcher, turn: int) -> float:
+    """Open the bare page's dialog (its form like Elements' edit dialog), then close it untimed."""
+    took = dialog_watch.timed(lambda: dialog_page.get_by_role("button", name="bare dialog").click())
+    dialog_page.keyboard.press("Escape")
+    dialog_page.locator('[data-testid="stDialog"]').wait_for(state="detached")
+    settle(dialog_page)
+    return took
+
+
+# a row's floor: what the bare page's ?<kind>=1 variant times, and the figure it prints
+FLOORS = {"table": (_bare_table_click, "bare table row click (floor of a table pick)"),
+          "dialog": (_bare_dialog_open, "bare dialog open (floor of open edit: the same form in a bare dialog)")}
+
+
 def _measure(bare_page: Page, bare_watch: Watcher, app_page: Page, app_watch: Watcher, url: str,
-             rows: list[Interaction], rounds: int, table: tuple[Page, Watcher] | None = None) -> dict[str, list[float]]:
+             rows: list[Interaction], rounds: int,
+             floors: dict[str, tuple[Page, Watcher]] | None = None) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {"bare click": []}
     for row in rows:
         app_page.goto(f"{url}/{row.path}")
@@ -120,9 +157,9 @@ def _measure(bare_page: Page, bare_watch: Watcher, app_page: Page, app_watch: Wa
                 lambda: bare_page.get_by_role("button", name="bare click").click()))
             if _is_paint(row):
                 results.setdefault(BARE_PAINT, []).append(_bare_paint(bare_page, bare_watch))
-            if row.table_click and table is not None:
-                floor = results.setdefault(BARE_TABLE, [])
-                floor.append(_bare_table_click(*table, len(floor)))
+            if row.floor in (floors or {}):
+                floor = results.setdefault(FLOORS[row.floor][1], [])
+                floor.append(FLOORS[row.floor][0](*floors[row.floor], len(floor)))
             if row.before:
                 row.before(app_page)
             timed = app_watch.timed if row.reruns else app_watch.painted
@@ -131,7 +168,6 @@ def _measure(bare_page: Page, bare_watch: Watcher, app_page: Page, app_watch: Wa
 
 
 BARE_PAINT = "bare page: first paint"
-BARE_TABLE = "bare table: row click"
 
 
 def _is_paint(row: Interaction) -> bool:
@@ -172,13 +208,13 @@ def run(rounds: int = 7, rows: int = 10_000, only: str = "") -> list[Figure]:
                 bare_watch, app_watch = Watcher(bare_page), Watcher(app_page)
                 bare_page.goto(bare.url)
                 settle(bare_page)
-                table = None
-                if any(row.table_click for row in chosen):
-                    table_page = browser.new_page(viewport={"width": 1400, "height": 1600})
-                    table = (table_page, Watcher(table_page))
-                    table_page.goto(f"{bare.url}/?table=1")
-                    settle(table_page)
-                results = _measure(bare_page, bare_watch, app_page, app_watch, app.url, chosen, rounds, table)
+                floors = {}
+                for kind in sorted({row.floor for row in chosen if row.floor}):
+                    floor_page = browser.new_page(viewport={"width": 1400, "height": 1600})
+                    floors[kind] = (floor_page, Watcher(floor_page))
+                    floor_page.goto(f"{bare.url}/?{kind}=1")
+                    settle(floor_page)
+                results = _measure(bare_page, bare_watch, app_page, app_watch, app.url, chosen, rounds, floors)
                 browser.close()
         finally:
             bare.proc.terminate()  # type: ignore[union-attr]
@@ -189,13 +225,13 @@ def run(rounds: int = 7, rows: int = 10_000, only: str = "") -> list[Figure]:
 def _figures(results: dict[str, list[float]], ledger_rows: set[str], rows: int) -> list[Figure]:
     base = statistics.median(results.pop("bare click"))
     paint = results.pop(BARE_PAINT, None)
-    floor = results.pop(BARE_TABLE, None)
     figures = [Figure("bare click (baseline)", f"{base * 1000:.0f} ms", "—", "—", None)]
-    if floor:  # Streamlit's own table: a row click reaches the server this late in a bare app too
-        median = statistics.median(floor)
-        figures.append(Figure("bare table row click (floor of a table pick)", f"{median * 1000:.0f} ms "
-                              f"({median / base:.1f}×)", f"bare: {base * 1000:.0f} ms", "—", None,
-                              f"spread {min(floor) * 1000:.0f}–{max(floor) * 1000:.0f} ms over {len(floor)} runs"))
+    for _, label in FLOORS.values():  # Streamlit's own table or dialog: this slow in a bare app too
+        if floor := results.pop(label, None):
+            median = statistics.median(floor)
+            figures.append(Figure(label, f"{median * 1000:.0f} ms ({median / base:.1f}×)", f"bare: {base * 1000:.0f} ms",
+                                  "—", None, f"spread {min(floor) * 1000:.0f}–{max(floor) * 1000:.0f} ms over "
+                                  f"{len(floor)} runs"))
     if paint:
         figures.append(Figure("bare page reload (baseline)", f"{statistics.median(paint) * 1000:.0f} ms", "—", "—",
                               None))

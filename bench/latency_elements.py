@@ -96,7 +96,8 @@ def _next_page(page: Page) -> None:
 
 
 INTERACTIONS = [
-    Interaction("Elements: open edit (200 elements)", "Elements", _open_edit, setup=_seed, before=_close_dialog),
+    Interaction("Elements: open edit (200 elements)", "Elements", _open_edit, setup=_seed, before=_close_dialog,
+                floor="dialog"),
     Interaction("Elements: save an unchanged element (200 elements)", "Elements", _save_unchanged, setup=_seed,
                 before=_open_dialog),
     Interaction("Elements: next page of cards (200 elements)", "Elements", _next_page, setup=_seed,

@@ -123,7 +123,7 @@ INTERACTIONS = [
     Interaction("History: search", "History", _search, uses_ledger=True),
     Interaction("History: filter (Sound)", "History", _pick_sound, before=_open_sound, uses_ledger=True),
     Interaction("History: sort (Descending)", "History", _sort, uses_ledger=True),
-    Interaction("History: pick a run (table row)", "History", _pick_row, uses_ledger=True, table_click=True),
+    Interaction("History: pick a run (table row)", "History", _pick_row, uses_ledger=True, floor="table"),
     Interaction("History: pick a run (picker)", "History", _pick_in_picker, before=_open_picker, uses_ledger=True),
     Interaction("History: rate it", DETAIL, _rate, uses_ledger=True),
     Interaction("History: save notes", DETAIL, _save_notes, before=_type_notes, uses_ledger=True),
