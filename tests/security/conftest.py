@@ -183,7 +183,13 @@ def outside_listing(data_dir: Path, *also_inside: Path) -> set[str]:
     found = {str(p) for p in parent.rglob("*") if not any(p.is_relative_to(d) for d in (data_dir, *also_inside))}
     found |= {str(p) for p in ROOT.iterdir()} | {str(p) for p in ROOT.parent.iterdir()}
     return {p for p in found if not p.endswith(".log") and "test-artifacts" not in p and "__pycache__" not in p
-            and ".pytest_cache" not in p and ".ruff_cache" not in p}
+            and ".pytest_cache" not in p and ".ruff_cache" not in p and not _browser_temp(Path(p).name)}
+
+
+def _browser_temp(name: str) -> bool:
+    """The test browser's own scratch folders (Chromium's and Playwright's), which it makes and removes on its own
+    clock: beside a checkout in /tmp they come and go during a test without the app touching anything."""
+    return name.startswith((".org.chromium.", "playwright-artifacts-", "playwright_chromiumdev_profile-"))
 
 
 @pytest.fixture
