@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import CHROMIUM, CHROMIUM_ARGS, Figure, StreamlitServer, table  # noqa: E402
 from _latency import settle  # noqa: E402
-from browser_latency import BARE, Watcher  # noqa: E402
+from browser_latency import BARE, Watcher, context_figure  # noqa: E402
 
 CARDS = '''import io, os
 import streamlit as st
@@ -96,12 +96,7 @@ def run(rounds: int = 9) -> list[Figure]:
                 server.proc.terminate()  # type: ignore[union-attr]
     base = statistics.median(times.pop("bare"))
     figures = [Figure("bare click (baseline)", f"{base * 1000:.0f} ms", "—", "—", None)]
-    for name, runs in times.items():
-        median = statistics.median(runs)
-        figures.append(Figure(f"12 cards, next page: {MODES[name]}", f"{median * 1000:.0f} ms ({median / base:.1f}×)",
-                              f"bare: {base * 1000:.0f} ms", "—", None,
-                              f"spread {min(runs) * 1000:.0f}–{max(runs) * 1000:.0f} ms over {len(runs)} runs"))
-    return figures
+    return figures + [context_figure(f"12 cards, next page: {MODES[name]}", runs, base) for name, runs in times.items()]
 
 
 def main() -> None:

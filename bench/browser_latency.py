@@ -222,16 +222,20 @@ def run(rounds: int = 7, rows: int = 10_000, only: str = "") -> list[Figure]:
     return _figures(results, {row.name for row in chosen if row.uses_ledger}, rows)
 
 
+def context_figure(metric: str, times: list[float], base: float) -> Figure:
+    """A median shown for context beside the bare click (no target), with its spread."""
+    median = statistics.median(times)
+    return Figure(metric, f"{median * 1000:.0f} ms ({median / base:.1f}×)", f"bare: {base * 1000:.0f} ms", "—", None,
+                  f"spread {min(times) * 1000:.0f}–{max(times) * 1000:.0f} ms over {len(times)} runs")
+
+
 def _figures(results: dict[str, list[float]], ledger_rows: set[str], rows: int) -> list[Figure]:
     base = statistics.median(results.pop("bare click"))
     paint = results.pop(BARE_PAINT, None)
     figures = [Figure("bare click (baseline)", f"{base * 1000:.0f} ms", "—", "—", None)]
     for _, label in FLOORS.values():  # Streamlit's own table or dialog: this slow in a bare app too
         if floor := results.pop(label, None):
-            median = statistics.median(floor)
-            figures.append(Figure(label, f"{median * 1000:.0f} ms ({median / base:.1f}×)", f"bare: {base * 1000:.0f} ms",
-                                  "—", None, f"spread {min(floor) * 1000:.0f}–{max(floor) * 1000:.0f} ms over "
-                                  f"{len(floor)} runs"))
+            figures.append(context_figure(label, floor, base))
     if paint:
         figures.append(Figure("bare page reload (baseline)", f"{statistics.median(paint) * 1000:.0f} ms", "—", "—",
                               None))
