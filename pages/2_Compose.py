@@ -29,7 +29,16 @@ from lib.compose.batches import (
 from lib.compose.drafts import new_form_id, valid_form_id
 from lib.compose.evaluate import ComposeView, evaluate
 from lib.compose.frame_preview import frame_preview, own_file_finder
-from lib.compose.sections import SHOTS_SHOWN, SUMMARY, parts_to_redraw, signatures, slot_key
+from lib.compose.sections import (
+    ADDRESS,
+    SHOTS_SHOWN,
+    TYPED_IN,
+    parts_to_redraw,
+    shown_variant,
+    signatures,
+    slot_key,
+    slot_notes_key,
+)
 from lib.compose.snippets import curl_command, python_snippet
 from lib.elements.model import Element
 from lib.history.row import HistoryRow
@@ -95,7 +104,8 @@ def bound(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> An
     """A widget whose value lives in the plain key `key` (widget keys are dropped when the page is left)."""
     widget_key = "compose_w_" + key.removeprefix("compose_")
     S[widget_key] = S[key]
-    return widget(label, key=widget_key, on_change=_changed, args=(_sync, widget_key, key), **kwargs)
+    return widget(label, key=widget_key, on_change=_changed, args=(_sync, widget_key, key),
+                  kwargs={"shown": TYPED_IN.get(key)}, **kwargs)
 
 
 def _sync_shot(shot_id: str, part: str) -> None:
@@ -135,13 +145,26 @@ def _settle() -> ComposeView:
     return _view()
 
 
-def _changed(change: Callable[..., Any], *args: Any) -> None:
-    """Every edit's callback: apply it, then redraw only the parts it changed and the summary
-    (lib.compose.sections decides), not the whole form."""
+def _around() -> dict[str, Any]:
+    """The page state the summary's parts show besides the form (lib.compose.sections.AROUND)."""
+    last, report = S["compose_last_result"], S["compose_dry_run"]
+    return {"balance": S.get("settings_balance"), "token": S["compose_click_token"],
+            "dry_run": report.summary() if report is not None else None,
+            "last_result": (last["batch"], tuple(last["ids"]), tuple(last["messages"])) if last else None,
+            "result_form": S["compose_result_form"], "pick": S["compose_preview_pick"]}
+
+
+def _signatures() -> dict[str, Any]:
+    return signatures(_settle(), S["compose_touched"], _around())
+
+
+def _changed(change: Callable[..., Any], *args: Any, shown: str | None = None) -> None:
+    """Every edit's callback: apply it, then redraw only the parts it changed (lib.compose.sections decides), not
+    the whole form. `shown`: the part whose widget made the edit and already shows it."""
     change(*args)
     before = S.get("compose_signatures") or {}
-    S["compose_signatures"] = signatures(_settle(), S["compose_touched"])
-    redraw_only(parts_to_redraw(before, S["compose_signatures"]))
+    S["compose_signatures"] = _signatures()
+    redraw_only(parts_to_redraw(before, S["compose_signatures"], shown))
 
 
 def show(view: ComposeView, where: str) -> None:
@@ -282,9 +305,15 @@ def _chips(view: ComposeView) -> None:
                                    args=(_edit, cp.insert_reference, element.name))
 
 
-def _single_prompt(view: ComposeView) -> None:
-    bound(st.text_area, "Prompt", "compose_prompt", height=140,
-          placeholder="A corgi runs along a beach at sunset, camera tracking low. Use @name for elements.")
+def _single_prompt() -> None:
+    part("compose_single", lambda: bound(
+        st.text_area, "Prompt", "compose_prompt", height=140,
+        placeholder="A corgi runs along a beach at sunset, camera tracking low. Use @name for elements."))
+    part("compose_single_notes", _single_notes)
+
+
+def _single_notes() -> None:
+    view = _view()
     st.caption(f"{prompt_budget_length(view.form['compose_prompt']):,} / {rules.PROMPT_MAX_CHARS:,} characters "
                f"(each @element counts as {rules.ELEMENT_REFERENCE_CHARS})")
     show(view, "prompt")
@@ -292,21 +321,22 @@ def _single_prompt(view: ComposeView) -> None:
 
 def _shot(view: ComposeView, i: int, shot: dict[str, Any], count: int) -> None:
     with st.container(border=True):
-        for part in ("prompt", "duration"):
-            S[f"compose_w_shot_{shot['id']}_{part}"] = shot[part]
+        for field in ("prompt", "duration"):
+            S[f"compose_w_shot_{shot['id']}_{field}"] = shot[field]
+        typed = {"shown": slot_key(i)}  # the slot draws these widgets and nothing that changes with them
         st.text_area(f"Shot {i + 1}", key=f"compose_w_shot_{shot['id']}_prompt", height=80,
-                     on_change=_changed, args=(_sync_shot, shot["id"], "prompt"))
+                     on_change=_changed, args=(_sync_shot, shot["id"], "prompt"), kwargs=typed)
         c_len, c_up, c_down, c_del = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
         # no min/max here: the widget would show 13 while the form keeps 4; the rules report the range instead
         c_len.number_input("Seconds", step=1, key=f"compose_w_shot_{shot['id']}_duration",
-                           on_change=_changed, args=(_sync_shot, shot["id"], "duration"))
+                           on_change=_changed, args=(_sync_shot, shot["id"], "duration"), kwargs=typed)
         c_up.button("↑ Up", key=f"compose_up_{shot['id']}", disabled=i == 0, use_container_width=True,
                     on_click=_changed, args=(_edit, cp.move_shot, i, -1))
         c_down.button("↓ Down", key=f"compose_down_{shot['id']}", disabled=i == count - 1,
                       use_container_width=True, on_click=_changed, args=(_edit, cp.move_shot, i, 1))
         c_del.button("✕ Remove", key=f"compose_del_{shot['id']}", use_container_width=True,
                      on_click=_changed, args=(_edit, cp.remove_shot, i))
-        show(view, f"shot{i}")
+        part(slot_notes_key(i), lambda: show(_view(), f"shot{i}"))
 
 
 def _chip_target() -> None:
@@ -327,12 +357,14 @@ def _shot_slot(i: int) -> None:
         _shot(view, i, shots[i], len(shots))
 
 
-def _shots_tail() -> None:
-    view = _view()
-    shots = view.form["compose_shots"]
-    st.button("➕ Add shot", key="compose_add_shot", disabled=len(shots) >= rules.SHOTS_MAX,
+def _add_shot() -> None:
+    st.button("➕ Add shot", key="compose_add_shot", disabled=len(S["compose_shots"]) >= rules.SHOTS_MAX,
               on_click=_changed, args=(_edit, cp.add_shot))
-    st.markdown(cp.timeline_html(shots), unsafe_allow_html=True)  # numbers the app computed only, never form text
+
+
+def _timeline() -> None:
+    view = _view()
+    st.markdown(cp.timeline_html(view.form["compose_shots"]), unsafe_allow_html=True)  # numbers the app computed only
     show(view, "shots")
 
 
@@ -340,7 +372,8 @@ def _shots() -> None:
     part("compose_chip_target", _chip_target)
     for i in range(SHOTS_SHOWN):
         part(slot_key(i), lambda i=i: _shot_slot(i))
-    part("compose_shots_tail", _shots_tail)
+    part("compose_add_shot", _add_shot)
+    part("compose_timeline", _timeline)
 
 
 def _duration() -> None:
@@ -353,31 +386,43 @@ def _duration() -> None:
     show(view, "duration")
 
 
-def _settings(view: ComposeView) -> None:
-    form, job = view.form, view.job
+def _mode() -> None:
+    view = _view()
+    ratio = view.job.aspect_ratio or view.form["compose_aspect"]
+    bound(st.radio, "Mode", "compose_mode", options=list(rules.MODES),
+          format_func=lambda m: f"{m}\u00a0·\u00a0{RESOLUTIONS[m][ratio]}")
+
+
+def _sound() -> None:
+    if S["compose_multi"]:
+        st.checkbox("Sound", value=True, disabled=True, key="compose_w_sound_locked")
+        st.caption("🔒 On: KIE requires sound in multi-shot videos.")
+    else:
+        bound(st.checkbox, "Sound", "compose_sound")
+
+
+def _aspect() -> None:
+    first_set = cp.frame_url(cp.form_of(S), "first") is not None
+    bound(st.selectbox, "Aspect ratio", "compose_aspect", options=list(rules.ASPECT_RATIOS), disabled=first_set)
+    if first_set:
+        st.caption("🖼️ Decided by the first frame image (not sent).")
+
+
+def _notes(where: str) -> None:
+    """The problems under a field whose widget is a part of its own (typing in it redraws these only)."""
+    part(f"compose_{where}_notes", lambda: show(_view(), where))
+
+
+def _settings() -> None:
     st.subheader("Settings", divider="gray")
     # two rows of two: four columns cut "16:9" to "16" and wrapped "std · 1280×720" at 1024–1280 px
     (c_dur, c_mode), (c_sound, c_aspect) = st.columns(2), st.columns(2)
     with c_dur:
         part("compose_duration", _duration)  # a shot's seconds redraw this, not the settings around it
-    with c_mode:
-        ratio = job.aspect_ratio or form["compose_aspect"]
-        bound(st.radio, "Mode", "compose_mode", options=list(rules.MODES),
-              format_func=lambda m: f"{m}\u00a0·\u00a0{RESOLUTIONS[m][ratio]}")
-        show(view, "mode")
-    with c_sound:
-        if form["compose_multi"]:
-            st.checkbox("Sound", value=True, disabled=True, key="compose_w_sound_locked")
-            st.caption("🔒 On: KIE requires sound in multi-shot videos.")
-        else:
-            bound(st.checkbox, "Sound", "compose_sound")
-        show(view, "sound")
-    with c_aspect:
-        first_set = cp.frame_url(form, "first") is not None
-        bound(st.selectbox, "Aspect ratio", "compose_aspect", options=list(rules.ASPECT_RATIOS), disabled=first_set)
-        if first_set:
-            st.caption("🖼️ Decided by the first frame image (not sent).")
-        show(view, "aspect")
+    for where, draw, col in (("mode", _mode, c_mode), ("sound", _sound, c_sound), ("aspect", _aspect, c_aspect)):
+        with col:
+            part(f"compose_{where}", draw)
+            _notes(where)
 
 
 def _frame(ctx: AppContext, view: ComposeView, which: str) -> None:
@@ -420,12 +465,12 @@ def _url_frame(ctx: AppContext, which: str, url: str) -> None:
         st.caption("Not shown here: your browser loads images only from KIE's media hosts.")
 
 
-def _frames(ctx: AppContext, view: ComposeView) -> None:
+def _frames(ctx: AppContext) -> None:
     st.subheader("Frames", divider="gray")
     for which, col in zip(("first", "last"), st.columns(2), strict=True):
         with col:
-            _frame(ctx, view, which)
-    show(view, "frames")
+            part(f"compose_{which}_frame", lambda which=which: _frame(ctx, _view(), which))
+    _notes("frames")
 
 
 def _elements(view: ComposeView) -> None:
@@ -463,15 +508,15 @@ def _prompt_part() -> None:
     if view.form["compose_multi"]:
         _shots()
     else:
-        _single_prompt(view)
+        _single_prompt()
     part("compose_mention", lambda: _autocomplete(_view()))
 
 
 def _form_column(ctx: AppContext) -> None:
     """The form, a keyed fragment per part: an edit redraws only the parts it changed (lib.compose.sections)."""
     part("compose_prompt", _prompt_part)
-    part("compose_settings", lambda: _settings(_view()))
-    part("compose_frames", lambda: _frames(ctx, _view()))
+    _settings()
+    _frames(ctx)
     part("compose_elements", lambda: _elements(_view()))
     part("compose_advanced", lambda: _advanced(_view()))
 
@@ -492,20 +537,33 @@ def _autocomplete(view: ComposeView) -> None:
 
 def _variants(view: ComposeView) -> None:
     with st.expander(f"Variants — {len(view.variants)} task(s) per submit", expanded=len(view.variants) > 1):
-        bound(st.number_input, "Takes of each combination", "compose_takes", min_value=1, max_value=MAX_BATCH)
-        bound(st.multiselect, "Modes", "compose_grid_modes", options=list(rules.MODES),
-              placeholder="just the mode set above")
-        if not view.form["compose_multi"]:
-            bound(st.multiselect, "Sound", "compose_grid_sounds", options=[False, True],
-                  format_func=lambda s: "sound on" if s else "sound off", placeholder="as set")
-            bound(st.text_area, "Prompt variants (one per line)", "compose_prompt_variants", height=80,
-                  help="Each line is another prompt tried beside the main one.")
+        part("compose_variant_axes", _variant_axes)
+        part("compose_variant_single", _variant_single)
         st.caption(f"mode × sound × prompt × takes, at most {MAX_BATCH} tasks; each is its own task, "
                    "grouped by a batch id.")
-        if view.variant_error:
-            st.error(md(view.variant_error))
-        show(view, "variants")
-        if len(view.variants) > 1:
+        part("compose_variant_table", lambda: _variant_table(_view()))
+
+
+def _variant_axes() -> None:
+    bound(st.number_input, "Takes of each combination", "compose_takes", min_value=1, max_value=MAX_BATCH)
+    bound(st.multiselect, "Modes", "compose_grid_modes", options=list(rules.MODES),
+          placeholder="just the mode set above")
+
+
+def _variant_single() -> None:
+    """The axes a multi-shot job does not have."""
+    if not _view().form["compose_multi"]:
+        bound(st.multiselect, "Sound", "compose_grid_sounds", options=[False, True],
+              format_func=lambda s: "sound on" if s else "sound off", placeholder="as set")
+        bound(st.text_area, "Prompt variants (one per line)", "compose_prompt_variants", height=80,
+              help="Each line is another prompt tried beside the main one.")
+
+
+def _variant_table(view: ComposeView) -> None:
+    if view.variant_error:
+        st.error(md(view.variant_error))
+    show(view, "variants")
+    if len(view.variants) > 1:
             st.dataframe([{"variant": v.label, "cost": format_cost(batch_cost([b]) or 0)}
                           for v, b in zip(view.variants, view.payloads, strict=True)], hide_index=True, height=150)
 
@@ -531,13 +589,21 @@ def _submit(ctx: AppContext, view: ComposeView) -> None:
     S["compose_click_token"] = secrets.token_hex(8)
 
 
-def _cost_and_submit(ctx: AppContext, view: ComposeView) -> None:
-    balance = current_balance(ctx)
+def _cost(view: ComposeView) -> None:
     # stacked, not side by side (they were cut at 1024–1280 px)
     st.metric("This submit", f"{view.credits:,} credits" if view.credits is not None else "—",
               help="Credits × US$0.005, from lib/kling/pricing for exactly these settings.")
+
+
+def _budget(ctx: AppContext) -> None:
+    balance = current_balance(ctx)
     st.metric("Balance", f"{balance:,.2f}" if balance is not None else "—")
     bound(st.number_input, "Per-submit limit (credits, 0 = none)", "compose_limit", min_value=0, step=50)
+
+
+def _gate(ctx: AppContext, view: ComposeView) -> None:
+    """Submit, and what it waits for: a confirmation when the budget asks for one, the errors fixed."""
+    balance = current_balance(ctx)
     token = S["compose_click_token"]
     reasons = needs_confirmation(view.credits, balance, int(view.form["compose_limit"]))
     confirmed = True
@@ -551,13 +617,11 @@ def _cost_and_submit(ctx: AppContext, view: ComposeView) -> None:
     clicked = st.button(submit_label(len(view.variants), view.credits), key=f"compose_submit_{token}",
                         type="primary", disabled=bool(view.errors) or not view.variants or not confirmed,
                         use_container_width=True)
-    _dry_run(view, balance)
     if clicked:
         if S["compose_guard"].claim(token):
             _submit(ctx, view)
             st.rerun()
         st.info("That click was already submitted: nothing new was created.")
-    _last_result(view)
 
 
 def _dry_run(view: ComposeView, balance: Any) -> None:
@@ -584,7 +648,6 @@ def _last_result(view: ComposeView) -> None:
 
 
 def _preview(ctx: AppContext, view: ComposeView) -> None:
-    st.subheader("Request preview")
     shown = view.payloads[_preview_pick(view)] if len(view.variants) > 1 else view.payload
     tab_json, tab_curl, tab_py = st.tabs(["JSON", "cURL", "Python"])
     # a fixed height scrolls a long prompt inside the preview, so Submit's progress below stays in reach
@@ -596,22 +659,29 @@ def _preview(ctx: AppContext, view: ComposeView) -> None:
             box.code(make(shown, ctx.settings.api_base), language=language)
         else:  # a placeholder URL would create (and bill) a task that cannot work
             box.warning(md(readiness.message()), icon="⏫")
-    st.caption("The key is never shown: the snippets read it from KIE_API_KEY.")
 
 
 def _preview_pick(view: ComposeView) -> int:
     """The previewed variant, kept by its label: when the grid changes, a label that no longer exists falls back to
     the first variant, so the picker and the JSON below it always name the same variant."""
     labels = [v.label for v in view.variants]
-    if S["compose_preview_pick"] not in labels:
-        S["compose_preview_pick"] = labels[0]
+    S["compose_preview_pick"] = labels[shown_variant(view, S["compose_preview_pick"])]
     bound(st.selectbox, "Variant", "compose_preview_pick", options=labels)
     return labels.index(S["compose_preview_pick"])
 
 
-def _side_column(ctx: AppContext, view: ComposeView) -> None:
-    _cost_and_submit(ctx, view)
-    _preview(ctx, view)
+def _summary(ctx: AppContext) -> None:
+    """Cost, balance, Submit, dry run and the request preview: each a part of its own, so an edit redraws the ones
+    it changed (a prompt edit leaves the cost and Submit alone; every edit changes the preview's request)."""
+    part("compose_cost", lambda: _cost(_view()))
+    part("compose_budget", lambda: _budget(ctx))
+    part("compose_gate", lambda: _gate(ctx, _view()))
+    part("compose_dry_run", lambda: _dry_run(_view(), current_balance(ctx)))
+    part("compose_last_result", lambda: _last_result(_view()))
+    st.subheader("Request preview")
+    part("compose_preview", lambda: _preview(ctx, _view()))
+    st.caption("The key is never shown: the snippets read it from KIE_API_KEY.")
+    part(ADDRESS, lambda: _keep_address(ctx, dict(_view().form)))
 
 
 # ---------------------------------------------------------------- progress of this session's tasks
@@ -667,17 +737,12 @@ def _progress_section(ctx: AppContext) -> None:
     st.fragment(_progress, run_every=2.0 if ticking else None)(ctx)
 
 
-def _summary_part(ctx: AppContext) -> None:
-    view = _view()
-    _keep_address(ctx, dict(view.form))
-    _side_column(ctx, view)
-
-
 def _composer(ctx: AppContext, elements: list[Element]) -> None:
     """The form and what depends on it. Each part is its own keyed fragment; the summary (cost, Submit, preview)
     is redrawn after every edit, the other parts only when the edit changed what they show."""
     S["compose_library"] = elements
-    S["compose_signatures"] = signatures(_settle(), S["compose_touched"])
+    current_balance(ctx)  # read before the signatures, which show it
+    S["compose_signatures"] = _signatures()
     part("compose_top", lambda: show(_view(), "general"))
     left, right = st.columns([3, 2], gap="large")
     with left:
@@ -685,7 +750,7 @@ def _composer(ctx: AppContext, elements: list[Element]) -> None:
     with right:
         st.subheader("Cost and submit")
         part("compose_variants", lambda: _variants(_view()))
-        part(SUMMARY, lambda: _summary_part(ctx))
+        _summary(ctx)
 
 
 def main() -> None:

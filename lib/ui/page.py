@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from lib.common.settings import load_settings
 from lib.history.view import state_icon
@@ -65,8 +66,13 @@ def in_browser() -> bool:
 def redraw_only(parts: str | list[str]) -> None:
     """From a widget callback: redraw only these keyed fragments, not the one the widget sits in. A browser keeps
     what the other parts already show; AppTest gets the whole page."""
-    if in_browser():
+    if not in_browser():
+        return
+    try:
         st.rerun(parts)
+    except StreamlitAPIException:  # a part this session has not drawn (yet): draw the whole page instead
+        log.warning("redraw of parts %s fell back to the whole page", parts)
+        st.rerun()
 
 
 def recent_activity(ctx: AppContext, limit: int = 5) -> None:

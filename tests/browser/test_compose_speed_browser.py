@@ -57,5 +57,8 @@ def test_a_shots_seconds_redraw_that_shot_and_the_duration_not_the_settings(app_
     seconds.press("Tab")
     expect(page.locator('[data-testid="stMetric"]').filter(has_text="Duration")).to_contain_text("4 s")
     wait_for_app(page)
-    assert {"Seconds", "Duration", "This submit"} <= set(sent), sent  # the shot, the sum and the summary …
-    assert not {"Mode", "Aspect ratio", "Shot 2", "Elements from the library"} & set(sent), sent  # … nothing else
+    assert {"Duration", "This submit"} <= set(sent), sent  # the sum and the price …
+    # … not the field just typed in (the browser shows it), nor the other shots and settings
+    assert not {"Seconds", "Shot 1", "Mode", "Aspect ratio", "Shot 2", "Elements from the library"} & set(sent), sent
+    expect(page.get_by_label("Seconds").first).to_have_value("4")
+    assert "Submit · 80 credits" in page.locator('[data-testid="stMain"]').inner_text()  # 4 s of std with sound
