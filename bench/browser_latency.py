@@ -12,6 +12,7 @@ Rows live in bench/latency_<page>.py (one Interaction each).
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -142,17 +143,30 @@ FLOORS = {"table": (_bare_table_click, "bare table row click (floor of a table p
           "dialog": (_bare_dialog_open, "bare dialog open (floor of open edit: the same form in a bare dialog)")}
 
 
+AGAINST = " [against]"  # a row timed on the --against checkout
+
+
+def _open(page: Page, url: str, row: Interaction) -> None:
+    page.goto(f"{url}/{row.path}")
+    settle(page)
+    if row.setup:
+        row.setup(page)
+
+
 def _measure(bare_page: Page, bare_watch: Watcher, app_page: Page, app_watch: Watcher, url: str,
              rows: list[Interaction], rounds: int,
-             floors: dict[str, tuple[Page, Watcher]] | None = None) -> dict[str, list[float]]:
+             floors: dict[str, tuple[Page, Watcher]] | None = None,
+             against: tuple[Page, Watcher, str] | None = None) -> dict[str, list[float]]:
     results: dict[str, list[float]] = {"bare click": []}
     for row in rows:
-        app_page.goto(f"{url}/{row.path}")
-        settle(app_page)
-        if row.setup:
-            row.setup(app_page)
-        results[row.name] = []
-        for _ in range(rounds):
+        _open(app_page, url, row)
+        apps = [(row.name, app_page, app_watch)]
+        if against:
+            _open(against[0], against[2], row)
+            apps.append((row.name + AGAINST, against[0], against[1]))
+        for name, _, _ in apps:
+            results[name] = []
+        for turn in range(rounds):
             results["bare click"].append(bare_watch.timed(
                 lambda: bare_page.get_by_role("button", name="bare click").click()))
             if _is_paint(row):
@@ -160,10 +174,11 @@ def _measure(bare_page: Page, bare_watch: Watcher, app_page: Page, app_watch: Wa
             if row.floor in (floors or {}):
                 floor = results.setdefault(FLOORS[row.floor][1], [])
                 floor.append(FLOORS[row.floor][0](*floors[row.floor], len(floor)))
-            if row.before:
-                row.before(app_page)
-            timed = app_watch.timed if row.reruns else app_watch.painted
-            results[row.name].append(timed(lambda r=row: r.action(app_page)))
+            for name, page, watch in (apps if turn % 2 == 0 else apps[::-1]):  # neither side always goes first
+                if row.before:
+                    row.before(page)
+                timed = watch.timed if row.reruns else watch.painted
+                results[name].append(timed(lambda r=row, p=page: r.action(p)))
     return results
 
 
@@ -185,8 +200,9 @@ def _paint_target(rows: int) -> float:
     return 1.3 if rows <= 10_000 else 2.0  # issue 17: first paint ≤ 1.3× a bare page at 10,000 runs, ≤ 2× at 100,000
 
 
-def run(rounds: int = 7, rows: int = 10_000, only: str = "") -> list[Figure]:
-    """Measure and return the figures (medians, with the spread as a note)."""
+def run(rounds: int = 7, rows: int = 10_000, only: str = "", against: Path | None = None) -> list[Figure]:
+    """Measure and return the figures (medians, with the spread as a note). `against`: another checkout (e.g. a
+    `git worktree` of the code before a change) served on a copy of the same data and timed in the same rounds."""
     from playwright.sync_api import sync_playwright
 
     chosen = interactions(only)
@@ -197,11 +213,17 @@ def run(rounds: int = 7, rows: int = 10_000, only: str = "") -> list[Figure]:
         data.mkdir()
         if any(row.uses_ledger for row in chosen):
             _seed(data, rows)
+        other = None
+        if against is not None:
+            shutil.copytree(data, Path(tmp) / "against-data")
+            other = StreamlitServer(against / "streamlit_app.py", Path(tmp) / "against-data").start()
         bare = StreamlitServer(bare_script, Path(tmp) / "bare-data").start()
         app = StreamlitServer(ROOT / "streamlit_app.py", data).start()
         try:
             bare.wait_healthy()
             app.wait_healthy()
+            if other is not None:
+                other.wait_healthy()
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 bare_page, app_page = browser.new_page(), browser.new_page(viewport={"width": 1400, "height": 1600})
@@ -214,11 +236,17 @@ def run(rounds: int = 7, rows: int = 10_000, only: str = "") -> list[Figure]:
                     floors[kind] = (floor_page, Watcher(floor_page))
                     floor_page.goto(f"{bare.url}/?{kind}=1")
                     settle(floor_page)
-                results = _measure(bare_page, bare_watch, app_page, app_watch, app.url, chosen, rounds, floors)
+                second = None
+                if other is not None:
+                    other_page = browser.new_page(viewport={"width": 1400, "height": 1600})
+                    second = (other_page, Watcher(other_page), other.url)
+                results = _measure(bare_page, bare_watch, app_page, app_watch, app.url, chosen, rounds, floors,
+                                   second)
                 browser.close()
         finally:
-            bare.proc.terminate()  # type: ignore[union-attr]
-            app.proc.terminate()  # type: ignore[union-attr]
+            for server in (bare, app, other):
+                if server is not None:
+                    server.proc.terminate()  # type: ignore[union-attr]
     return _figures(results, {row.name for row in chosen if row.uses_ledger}, rows)
 
 
@@ -241,10 +269,10 @@ def _figures(results: dict[str, list[float]], ledger_rows: set[str], rows: int) 
                               None))
     for name, times in results.items():
         median = statistics.median(times)
-        is_paint = bool(paint) and name.endswith("first paint")
+        is_paint = bool(paint) and name.removesuffix(AGAINST).endswith("first paint")
         ref, limit = (statistics.median(paint), _paint_target(rows)) if is_paint else (base, 1.5)
-        figures.append(Figure(f"{'' if is_paint else 'click: '}{name}" + (f" ({rows:,} runs)" if name in ledger_rows
-                                                                           else ""),
+        figures.append(Figure(f"{'' if is_paint else 'click: '}{name}" + (f" ({rows:,} runs)" if name.removesuffix(AGAINST)
+                                                                           in ledger_rows else ""),
                               f"{median * 1000:.0f} ms ({median / ref:.1f}×)",
                               f"{'bare page' if is_paint else 'bare'}: {ref * 1000:.0f} ms",
                               f"≤ {limit:g}× bare", median <= limit * ref,
@@ -257,8 +285,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--only", default="", help="only the rows whose name contains this, e.g. History")
+    parser.add_argument("--against", type=Path, default=None,
+                        help="another checkout (e.g. `git worktree add /tmp/before HEAD~1`) timed in the same rounds")
     args = parser.parse_args()
-    print(table(run(args.rounds, args.rows, args.only)))
+    print(table(run(args.rounds, args.rows, args.only, args.against)))
 
 
 if __name__ == "__main__":
