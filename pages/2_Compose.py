@@ -108,10 +108,16 @@ def bound(widget: Callable[..., Any], label: str, key: str, **kwargs: Any) -> An
                   kwargs={"shown": TYPED_IN.get(key)}, **kwargs)
 
 
-def _sync_shot(shot_id: str, part: str) -> None:
+def shot_widget(i: int, field: str) -> str:
+    """The widget key of slot i's prompt or seconds: keyed by the slot, not the shot, so a moved shot updates
+    the widgets the browser already drew instead of building new ones."""
+    return f"compose_w_slot_{i}_{field}"
+
+
+def _sync_shot(shot_id: str, field: str, widget_key: str) -> None:
     for shot in S["compose_shots"]:
         if shot["id"] == shot_id:
-            shot[part] = S[f"compose_w_shot_{shot_id}_{part}"]
+            shot[field] = S[widget_key]
 
 
 def _take_frame(ctx: AppContext, which: str) -> None:
@@ -322,19 +328,20 @@ def _single_notes() -> None:
 def _shot(view: ComposeView, i: int, shot: dict[str, Any], count: int) -> None:
     with st.container(border=True):
         for field in ("prompt", "duration"):
-            S[f"compose_w_shot_{shot['id']}_{field}"] = shot[field]
+            S[shot_widget(i, field)] = shot[field]
         typed = {"shown": slot_key(i)}  # the slot draws these widgets and nothing that changes with them
-        st.text_area(f"Shot {i + 1}", key=f"compose_w_shot_{shot['id']}_prompt", height=80,
-                     on_change=_changed, args=(_sync_shot, shot["id"], "prompt"), kwargs=typed)
+        st.text_area(f"Shot {i + 1}", key=shot_widget(i, "prompt"), height=80,
+                     on_change=_changed, args=(_sync_shot, shot["id"], "prompt", shot_widget(i, "prompt")),
+                     kwargs=typed)
         c_len, c_up, c_down, c_del = st.columns([3, 2, 2, 2], vertical_alignment="bottom")
         # no min/max here: the widget would show 13 while the form keeps 4; the rules report the range instead
-        c_len.number_input("Seconds", step=1, key=f"compose_w_shot_{shot['id']}_duration",
-                           on_change=_changed, args=(_sync_shot, shot["id"], "duration"), kwargs=typed)
-        c_up.button("↑ Up", key=f"compose_up_{shot['id']}", disabled=i == 0, use_container_width=True,
+        c_len.number_input("Seconds", step=1, key=shot_widget(i, "duration"), on_change=_changed,
+                           args=(_sync_shot, shot["id"], "duration", shot_widget(i, "duration")), kwargs=typed)
+        c_up.button("↑ Up", key=f"compose_up_{i}", disabled=i == 0, use_container_width=True,
                     on_click=_changed, args=(_edit, cp.move_shot, i, -1))
-        c_down.button("↓ Down", key=f"compose_down_{shot['id']}", disabled=i == count - 1,
+        c_down.button("↓ Down", key=f"compose_down_{i}", disabled=i == count - 1,
                       use_container_width=True, on_click=_changed, args=(_edit, cp.move_shot, i, 1))
-        c_del.button("✕ Remove", key=f"compose_del_{shot['id']}", use_container_width=True,
+        c_del.button("✕ Remove", key=f"compose_del_{i}", use_container_width=True,
                      on_click=_changed, args=(_edit, cp.remove_shot, i))
         part(slot_notes_key(i), lambda: show(_view(), f"shot{i}"))
 
@@ -529,7 +536,7 @@ def part(key: str, draw: Callable[[], None]) -> None:
 def _autocomplete(view: ComposeView) -> None:
     """`@` in the prompt, a shot or a prompt variant offers the library's names (the browser side of the widgets)."""
     keys = ["compose_w_prompt", "compose_w_prompt_variants",
-            *(f"compose_w_shot_{shot['id']}_prompt" for shot in view.form["compose_shots"])]
+            *(shot_widget(i, "prompt") for i in range(len(view.form["compose_shots"])))]
     mention_autocomplete(keys, view.element_names, key="compose_mention")
 
 

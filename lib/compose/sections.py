@@ -93,7 +93,7 @@ def _timeline(view: ComposeView) -> tuple:
 
 def _mention(view: ComposeView) -> tuple:
     """The @ autocomplete: which text areas it attaches to and the names it offers."""
-    return tuple(s["id"] for s in _shots_of(view)), tuple(view.element_names)
+    return len(_shots_of(view)), tuple(view.element_names)  # shot widgets are keyed by slot
 
 
 def _duration(view: ComposeView) -> tuple:

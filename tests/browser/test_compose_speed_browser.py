@@ -62,3 +62,26 @@ def test_a_shots_seconds_redraw_that_shot_and_the_duration_not_the_settings(app_
     assert not {"Seconds", "Shot 1", "Mode", "Aspect ratio", "Shot 2", "Elements from the library"} & set(sent), sent
     expect(page.get_by_label("Seconds").first).to_have_value("4")
     assert "Submit · 80 credits" in page.locator('[data-testid="stMain"]').inner_text()  # 4 s of std with sound
+
+
+def test_moving_a_shot_moves_its_text_into_the_fields_already_drawn(app_server, page) -> None:
+    page.goto(f"{app_server.url}/Compose")
+    wait_for_app(page)
+    page.get_by_text("Multi-shot (up to 5 shots)").click()
+    first = page.get_by_label("Shot 1", exact=True)
+    first.fill("opening")
+    first.press("Tab")
+    wait_for_app(page)
+    page.get_by_role("button", name="➕ Add shot").click()
+    second = page.get_by_label("Shot 2", exact=True)
+    second.fill("closing")
+    second.press("Tab")
+    wait_for_app(page)
+    page.get_by_role("button", name="↓ Down").first.click()
+    expect(first).to_have_value("closing")
+    expect(second).to_have_value("opening")
+    expect(page.locator('[data-testid="stJson"]').first).to_contain_text(re.compile(r'"closing".*"opening"', re.S))
+    first.fill("closing, wider")
+    first.press("Tab")
+    expect(page.locator('[data-testid="stJson"]').first).to_contain_text(
+        re.compile(r'"closing, wider".*"opening"', re.S))

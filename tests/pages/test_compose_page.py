@@ -80,15 +80,14 @@ def test_shots_out_of_range_and_sound_locked_in_multi_shot(data_dir) -> None:
     at.toggle(key="compose_w_multi").set_value(True).run()
     shots = at.session_state["compose_shots"]
     assert [s["prompt"] for s in shots] == ["opening"]
-    at.number_input(key=f"compose_w_shot_{shots[0]['id']}_duration").set_value(12).run()
+    at.number_input(key="compose_w_slot_0_duration").set_value(12).run()
     at.button(key="compose_add_shot").click().run()
-    second = at.session_state["compose_shots"][1]
-    at.text_area(key=f"compose_w_shot_{second['id']}_prompt").input("closing").run()
-    at.number_input(key=f"compose_w_shot_{second['id']}_duration").set_value(6).run()
+    at.text_area(key="compose_w_slot_1_prompt").input("closing").run()
+    at.number_input(key="compose_w_slot_1_duration").set_value(6).run()
     assert "18 s" in texts(at.error) and submit_button(at).disabled
     assert at.checkbox(key="compose_w_sound_locked").disabled and at.checkbox(key="compose_w_sound_locked").value
     assert "KIE requires sound" in texts(at.caption)
-    at.number_input(key=f"compose_w_shot_{second['id']}_duration").set_value(3).run()
+    at.number_input(key="compose_w_slot_1_duration").set_value(3).run()
     assert not at.error and not submit_button(at).disabled
     payload = json.loads(at.json[0].value)
     assert payload["input"]["duration"] == "15" and payload["input"]["sound"] is True
@@ -235,7 +234,7 @@ def test_fork_fills_every_field_and_flags_missing_elements(data_dir) -> None:
                            {"name": "ghost", "description": "d", "element_input_urls": ["https://x.test/a.png"] * 2}]}}
     at = open_compose(compose_fork={"payload": payload, "task_id": "task_abc"})
     assert at.toggle(key="compose_w_multi").value is True
-    prompts = [a.value for a in at.text_area if a.key.startswith("compose_w_shot_")]
+    prompts = [a.value for a in at.text_area if a.key.startswith("compose_w_slot_")]
     assert prompts == ["@hero sits", "@ghost leaves"]
     assert at.radio(key="compose_w_mode").value == "pro"
     assert at.text_input(key="compose_w_first_url").value == "https://x.test/f.png"
@@ -308,11 +307,10 @@ def test_a_fresh_form_shows_no_error_until_something_is_typed(data_dir) -> None:
 def test_a_shot_out_of_range_is_the_value_shown_validated_and_sent(data_dir, seconds: int) -> None:
     at = open_compose(compose_prompt="opening")
     at.toggle(key="compose_w_multi").set_value(True).run()
-    shot = at.session_state["compose_shots"][0]
-    box = at.number_input(key=f"compose_w_shot_{shot['id']}_duration")
+    box = at.number_input(key="compose_w_slot_0_duration")
     assert box.min is None and box.max is None  # the widget never clamps what the form keeps
     box.set_value(seconds).run()
-    assert at.number_input(key=f"compose_w_shot_{shot['id']}_duration").value == seconds
+    assert at.number_input(key="compose_w_slot_0_duration").value == seconds
     assert at.session_state["compose_shots"][0]["duration"] == seconds
     assert f"Total {seconds} s" in "".join(m.value for m in at.markdown)
     payload = at.json[0].value
@@ -423,12 +421,31 @@ def test_the_at_autocomplete_gets_names_as_json_data_for_every_prompt_field(data
     assert mention.html_content == ""  # nothing from the library is markup: names travel as data only
     data = json.loads(mention.json)
     assert data["names"] == ["hero"]
-    assert set(data["keys"]) == {"compose_w_prompt", "compose_w_prompt_variants", "compose_w_shot_s1_prompt"}
+    assert set(data["keys"]) == {"compose_w_prompt", "compose_w_prompt_variants", "compose_w_slot_0_prompt"}
     # the fields it serves are still the plain widgets AppTest (and a browser without the script) can fill
-    at.text_area(key="compose_w_shot_s1_prompt").set_value("the @hero leaps").run()
+    at.text_area(key="compose_w_slot_0_prompt").set_value("the @hero leaps").run()
     assert at.session_state["compose_shots"][0]["prompt"] == "the @hero leaps"
 
 
 def test_without_elements_no_autocomplete_is_mounted(data_dir: Path) -> None:
     at = open_compose()
     assert _components(at, "kling_mention") == []
+
+
+def test_a_moved_shot_takes_its_text_and_seconds_to_the_widgets_of_its_new_place(data_dir) -> None:
+    """Shot widgets are keyed by their place (a move updates what the browser drew): after a move each place shows
+    its new shot, and an edit there changes that shot, not the one that was there before."""
+    shots = [{"id": "s1", "prompt": "opening", "duration": 4}, {"id": "s2", "prompt": "closing", "duration": 6}]
+    at = open_compose(compose_multi=True, compose_shots=shots)
+    at.button(key="compose_down_0").click().run()
+    assert [s["id"] for s in at.session_state["compose_shots"]] == ["s2", "s1"]
+    assert at.text_area(key="compose_w_slot_0_prompt").value == "closing"
+    assert at.number_input(key="compose_w_slot_0_duration").value == 6
+    assert at.text_area(key="compose_w_slot_1_prompt").value == "opening"
+    at.text_area(key="compose_w_slot_0_prompt").input("closing, wider").run()
+    at.number_input(key="compose_w_slot_1_duration").set_value(5).run()
+    assert at.session_state["compose_shots"] == [{"id": "s2", "prompt": "closing, wider", "duration": 6},
+                                                 {"id": "s1", "prompt": "opening", "duration": 5}]
+    payload = json.loads(at.json[0].value)
+    assert payload["input"]["multi_prompt"] == [{"prompt": "closing, wider", "duration": 6},
+                                                {"prompt": "opening", "duration": 5}]
