@@ -31,7 +31,7 @@ from lib.trust.limits import MAX_BUNDLE_BYTES
 from lib.trust.text import md, md_line
 from lib.trust.urls import host_of
 from lib.ui.context import AppContext, allow_private_results, get_library, get_uploader, service_now
-from lib.ui.page import setup_page
+from lib.ui.page import redraw_only, setup_page
 
 METHOD_LABELS = {"auto": "Auto", "stream": "Stream", "base64": "Base64", "url": "URL"}
 BADGE_COLORS = {"uploaded": "green", "expires soon": "orange", "expired": "red", "not uploaded": "gray",
@@ -206,47 +206,77 @@ def _thumbnails(library: ElementLibrary, element: Element) -> None:
             st.caption(f"🔗 {md_line(media.file_name, 60)} (no local copy" + (f"; from {md(where)})" if where else ")"))
 
 
-def _card_fragment(ctx: AppContext, library: ElementLibrary, element_id: str, slot: int) -> None:
-    """One card as a fragment of its own (issue 17): its clicks (edit, delete?) redraw this card only.
+def _card_fragment(ctx: AppContext, library: ElementLibrary, slot: int) -> None:
+    """The card in place `slot` of the page as a fragment of its own (issue 17): its clicks (edit, delete?) redraw
+    this card only.
 
-    The card's container and buttons are keyed by the card's place on the page (`slot`), not by its element: the
-    browser keeps what it drew under a key, so a page turn updates twelve cards' text, images and labels in place
-    instead of taking them down and building new ones (about a third of a page turn's time)."""
-    st.fragment(_card, key=f"elements_card_fragment_{element_id}")(ctx, library, element_id, slot)
+    Everything in a card is keyed by its place on the page, not by its element: the browser keeps what it drew under
+    a key, so a page turn updates twelve cards in place instead of taking them down and building new ones. And a page
+    turn redraws only each card's body (title, thumbnails, badges, caption), not its buttons, which read at click
+    time which element their card's body showed (`_shown_in`)."""
+    st.fragment(_card, key=f"elements_card_fragment_{slot}")(ctx, library, slot)
 
 
-def _card(ctx: AppContext, library: ElementLibrary, element_id: str, slot: int) -> None:
-    element = library.get(element_id)
-    if element is None:  # deleted meanwhile (another tab)
+def _in_place(library: ElementLibrary, slot: int) -> Element | None:
+    """The element this page puts in place `slot` (None past the last, or deleted meanwhile in another tab)."""
+    ids = st.session_state.get("elements_page_ids", [])
+    return library.get(ids[slot]) if slot < len(ids) else None
+
+
+def _shown_in(slot: int) -> str | None:
+    """The element whose body this session last drew in place `slot`: what the user saw when clicking there."""
+    return st.session_state.get("elements_drawn", {}).get(slot)
+
+
+def _card(ctx: AppContext, library: ElementLibrary, slot: int) -> None:
+    element = _in_place(library, slot)
+    if element is None:
         return
     _show_flash(toast_only=True)  # a quick save reran only this card: its message shows here
-    now = _now(ctx)
-    status = library.status(element, now)
-    editing = st.session_state["elements_editing"] == element.id
     with st.container(border=True, key=f"elements_card_{slot}"):
-        st.markdown(f"##### @{md_line(element.name)}" + (" · ✏️ editing" if editing else ""))
-        _thumbnails(library, element)  # right under the title: the thumbnails of a row of cards line up
-        if editing:
-            st.badge("being edited", color="violet", icon="✏️")
-        _badge(status, check_before_use(element, now))
-        count = len(element.media)
-        kind = f"{count} images" if element.kind == "images" else "1 video"
-        st.caption(f"{kind} · {md_line(element.description, 300)}")
+        st.fragment(_card_body, key=f"elements_body_{slot}")(ctx, library, slot)
         _card_actions(ctx, library, element, slot)
-    if editing:
+    if st.session_state["elements_editing"] == element.id:
         _edit_dialog(ctx, library)  # opened from the card, so opening and a quick save redraw only this card
 
 
-def _aim(key: str, element_id: str) -> None:
-    st.session_state[f"{key}_aim"] = element_id
+def _card_body(ctx: AppContext, library: ElementLibrary, slot: int) -> None:
+    element = _in_place(library, slot)
+    if element is None:
+        return
+    st.session_state.setdefault("elements_drawn", {})[slot] = element.id
+    now = _now(ctx)
+    status = library.status(element, now)
+    editing = st.session_state["elements_editing"] == element.id
+    st.markdown(f"##### @{md_line(element.name)}" + (" · ✏️ editing" if editing else ""))
+    _thumbnails(library, element)  # right under the title: the thumbnails of a row of cards line up
+    if editing:
+        st.badge("being edited", color="violet", icon="✏️")
+    _badge(status, check_before_use(element, now))
+    count = len(element.media)
+    kind = f"{count} images" if element.kind == "images" else "1 video"
+    st.caption(f"{kind} · {md_line(element.description, 300)}")
+
+
+def _aim(key: str, slot: int) -> None:
+    st.session_state[f"{key}_aim"] = _shown_in(slot)
 
 
 def _pressed(where: Any, label: str, action: str, element: Element, slot: int, **options: Any) -> bool:
     """A card button keyed by its slot: True only when the click was aimed at this element (the click records
     which element its card showed, so a list that changed in between acts on no other element)."""
     key = f"elements_{action}_{slot}"
-    return bool(where.button(label, key=key, on_click=_aim, args=(key, element.id), **options)) \
+    return bool(where.button(label, key=key, on_click=_aim, args=(key, slot), **options)) \
         and st.session_state.pop(f"{key}_aim", None) == element.id
+
+
+def _start_edit_in(library: ElementLibrary, slot: int) -> None:
+    if (element := library.get(_shown_in(slot) or "")) is not None:
+        _start_edit(element)
+
+
+def _ask_delete(slot: int) -> None:
+    st.session_state["elements_confirm_delete"] = _shown_in(slot)
 
 
 def _card_actions(ctx: AppContext, library: ElementLibrary, element: Element, slot: int) -> None:
@@ -271,15 +301,15 @@ def _card_actions(ctx: AppContext, library: ElementLibrary, element: Element, sl
         st.session_state.setdefault("compose_pending_insert", []).append(element.name)
         st.switch_page("pages/2_Compose.py")
     left, right = st.columns(2)  # one pair of columns, two buttons in each: the same 2 × 2 grid, fewer blocks
-    left.button("Edit / rename", key=f"elements_edit_{slot}", on_click=_start_edit, args=(element,), width="stretch")
+    left.button("Edit / rename", key=f"elements_edit_{slot}", on_click=_start_edit_in, args=(library, slot),
+                width="stretch")
     if _pressed(right, "Refresh upload", "refresh", element, slot, width="stretch"):
         _refresh(ctx, library, [element])
     if _pressed(left, "Duplicate", "duplicate", element, slot, width="stretch"):
         copy = library.duplicate(eid, now=_now(ctx))
         _flash("success", f"Duplicated @{md_line(element.name)} as @{md_line(copy.name)}.")
         st.rerun()
-    right.button("Delete", key=f"elements_delete_{slot}", width="stretch",
-                 on_click=lambda: st.session_state.update(elements_confirm_delete=eid))
+    right.button("Delete", key=f"elements_delete_{slot}", width="stretch", on_click=_ask_delete, args=(slot,))
 
 
 def _library_section(ctx: AppContext, library: ElementLibrary, elements: list[Element]) -> None:
@@ -303,13 +333,13 @@ def _grid(ctx: AppContext, library: ElementLibrary) -> None:
     if bar.button("Refresh all uploads", key="elements_refresh_all", icon="🔄"):
         _refresh(ctx, library, elements)
     _export_buttons(bar, library)
-    shown = _page_of(elements)
-    st.session_state["elements_slots"] = {element.id: slot for slot, element in enumerate(shown)}
+    shown = _page_of(library, elements)
+    _place([element.id for element in shown])
     for start in range(0, len(shown), CARDS_PER_ROW):
         row = shown[start:start + CARDS_PER_ROW]
-        for slot, (column, element) in enumerate(zip(st.columns(CARDS_PER_ROW), row, strict=False), start):
+        for slot, (column, _element) in enumerate(zip(st.columns(CARDS_PER_ROW), row, strict=False), start):
             with column:
-                _card_fragment(ctx, library, element.id, slot)
+                _card_fragment(ctx, library, slot)
     editing = st.session_state["elements_editing"]
     if editing and editing not in {e.id for e in shown}:
         _edit_dialog(ctx, library)  # the edited element is on another page (or outside the search)
@@ -327,23 +357,56 @@ def _export_buttons(column: Any, library: ElementLibrary) -> None:
                                 "media: imported elsewhere, files re-upload only while their web addresses work.")
 
 
-def _page_of(elements: list[Element]) -> list[Element]:
+def _place(ids: list[str]) -> None:
+    """The elements of the page, by place: what each card's body draws."""
+    st.session_state["elements_page_ids"] = ids
+    st.session_state["elements_slots"] = {element_id: slot for slot, element_id in enumerate(ids)}
+
+
+def _matching(elements: list[Element], query: str) -> list[Element]:
+    query = query.strip().lower()
+    return [e for e in elements if query in e.name.lower() or query in e.description.lower()] if query else elements
+
+
+def _pages(count: int) -> int:
+    return max(1, -(-count // CARDS_PER_PAGE))
+
+
+def _slice(elements: list[Element], page: int) -> list[Element]:
+    page = min(int(page), _pages(len(elements)))
+    return elements[(page - 1) * CARDS_PER_PAGE:page * CARDS_PER_PAGE]
+
+
+def _turned(library: ElementLibrary) -> None:
+    """A page turn redraws the bodies of the cards whose element changed, not their buttons nor the grid around
+    them. When the page holds another number of cards, or a card asks a question (delete?) or is being edited, the
+    grid redraws as a whole."""
+    ss = st.session_state
+    before = ss.get("elements_page_ids", [])
+    ids = [e.id for e in _slice(_matching(library.list(), ss.get("elements_search", "")), ss["elements_page"])]
+    if len(ids) != len(before) or ss["elements_confirm_delete"] or ss["elements_editing"]:
+        return  # the grid's own rerun
+    _place(ids)
+    if changed := [f"elements_body_{slot}" for slot, (was, now) in enumerate(zip(before, ids, strict=True)) if was != now]:
+        redraw_only(changed)
+
+
+def _page_of(library: ElementLibrary, elements: list[Element]) -> list[Element]:
     """A big library is searched and paged: a rerun draws a dozen cards, not fifty."""
     if len(elements) <= CARDS_PER_PAGE:
         return elements
     left, right = st.columns([3, 1])
     query = left.text_input("Find an element", key="elements_search", placeholder="name or description",
-                            persist_state="session").strip().lower()
-    if query:
-        elements = [e for e in elements if query in e.name.lower() or query in e.description.lower()]
-    pages = max(1, -(-len(elements) // CARDS_PER_PAGE))
+                            persist_state="session")
+    elements = _matching(elements, query)
+    pages = _pages(len(elements))
     if st.session_state.get("elements_page", 1) > pages:  # a narrower search has fewer pages
         st.session_state["elements_page"] = pages
     with right:
-        page = st.pagination(pages, key="elements_page", max_visible_pages=5) if pages > 1 else 1
-    page = min(int(page), pages)
+        page = st.pagination(pages, key="elements_page", max_visible_pages=5, on_change=_turned,
+                             args=(library,)) if pages > 1 else 1
     st.caption(f"{len(elements)} match(es); showing {CARDS_PER_PAGE} per page.")
-    return elements[(page - 1) * CARDS_PER_PAGE:page * CARDS_PER_PAGE]
+    return _slice(elements, page)
 
 
 # ---------------------------------------------------------------- the form
@@ -466,8 +529,9 @@ def _quick_save(ctx: AppContext, library: ElementLibrary, element_id: str | None
         library.update(element.id, name=name, description=description, now=_now(ctx))
     _flash("success", f"Saved @{md_line(name)}: nothing to upload.")
     _fill_form(None)
-    # the card alone when it keeps its place; the grid when a new name may move it
-    st.rerun(f"elements_card_fragment_{element.id}" if name == element.name else "elements_grid")
+    # the card alone when it keeps its place on this page; the grid when a new name may move it
+    slot = ss.get("elements_slots", {}).get(element.id)
+    st.rerun(f"elements_card_fragment_{slot}" if name == element.name and slot is not None else "elements_grid")
 
 
 def _save(ctx: AppContext, library: ElementLibrary, element: Element | None, name: str, files: Sequence[Any],

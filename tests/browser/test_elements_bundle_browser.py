@@ -5,6 +5,7 @@ card thumbnails and captions line up at 1024, 1280 and 1400 px."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from playwright.sync_api import expect
 
 from lib.elements.library import ElementLibrary
 from tests.browser.test_elements_browser import card, open_elements, pick_files, type_into, write_png
-from tests.conftest import screenshot, wait_for_app
+from tests.conftest import labels_sent, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -192,3 +193,44 @@ def test_a_big_library_pages_and_a_card_opens_and_saves_its_edit_in_place(app_se
     expect(titles.first).to_have_text("@prop_24")  # still on page 3
     saved = ElementLibrary(data).by_name("prop_24")
     assert saved.description == "prop number 24" and all(m.kie_url for m in saved.media)  # nothing re-uploaded
+
+
+def test_a_page_turn_redraws_the_cards_bodies_and_their_buttons_act_on_the_new_page(app_server_factory, page,
+                                                                                     tmp_path) -> None:
+    """Issue 17: turning to a page with as many cards sends their bodies (titles, thumbnails, badges), not their
+    buttons; each button then acts on the element its card now shows."""
+    data = tmp_path / "data"
+    data.mkdir()
+    library = ElementLibrary(data)
+    png = write_png(tmp_path / "p.png", 320, (90, 90, 90)).read_bytes()
+    for i in range(30):
+        library.create(f"prop_{i:02d}", f"prop number {i}", [("front.png", png), ("side.png", png)])
+    server = app_server_factory(data)
+    sent = labels_sent(page)
+    open_elements(page, server)
+    titles = page.locator('[class*="st-key-elements_card_"] h5')
+    expect(titles).to_have_count(12)
+    wait_for_app(page)
+    sent.clear()
+    page.locator(".st-key-elements_page").get_by_role("button", name="Next page").click()
+    expect(titles.first).to_have_text("@prop_12")
+    expect(titles).to_have_count(12)
+    wait_for_app(page)
+    assert sent.count("imgs") == 12, sent  # each card's thumbnails (one image list per card) …
+    assert not {"Use in Compose", "Edit / rename", "Duplicate", "Delete", "Find an element"} & set(sent), sent  # … only
+
+    card(page, "prop_13").get_by_role("button", name="Delete").click()
+    expect(card(page, "prop_13")).to_contain_text("Delete @prop_13 and its 2 stored original(s)?")
+    card(page, "prop_13").get_by_role("button", name="Cancel").click()
+    expect(card(page, "prop_13")).not_to_contain_text("Delete @prop_13")
+    card(page, "prop_14").get_by_role("button", name="Duplicate").click()
+    expect(page.get_by_text("Duplicated @prop_14 as").first).to_be_visible()
+    card(page, "prop_12").get_by_role("button", name="Edit / rename").click()
+    dialog = page.locator('[data-testid="stDialog"]')
+    expect(dialog.locator(".st-key-elements_name_field input")).to_have_value("prop_12")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    card(page, "prop_12").get_by_role("button", name="Use in Compose").click()
+    expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile(r"^@prop_12\b"))
+    names = [e.name for e in ElementLibrary(data).list()]
+    assert len(names) == 31 and len([n for n in names if n.startswith("prop_14")]) == 2, names  # one duplicate
