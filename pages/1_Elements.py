@@ -382,10 +382,12 @@ def _turned(library: ElementLibrary) -> None:
     them. When the page holds another number of cards, or a card asks a question (delete?) or is being edited, the
     grid redraws as a whole."""
     ss = st.session_state
-    before = ss.get("elements_page_ids", [])
-    ids = [e.id for e in _slice(_matching(library.list(), ss.get("elements_search", "")), ss["elements_page"])]
-    if len(ids) != len(before) or ss["elements_confirm_delete"] or ss["elements_editing"]:
-        return  # the grid's own rerun
+    before, elements = ss.get("elements_page_ids", []), library.list()
+    matching = _matching(elements, ss.get("elements_search", ""))
+    ids = [e.id for e in _slice(matching, ss["elements_page"])]
+    if len(ids) != len(before) or ss["elements_confirm_delete"] or ss["elements_editing"] \
+            or ss.get("elements_counted") != (len(elements), len(matching)):
+        return  # the grid's own rerun (also when another tab added or deleted elements: its counts and pages)
     _place(ids)
     if changed := [f"elements_body_{slot}" for slot, (was, now) in enumerate(zip(before, ids, strict=True)) if was != now]:
         redraw_only(changed)
@@ -398,6 +400,7 @@ def _page_of(library: ElementLibrary, elements: list[Element]) -> list[Element]:
     left, right = st.columns([3, 1])
     query = left.text_input("Find an element", key="elements_search", placeholder="name or description",
                             persist_state="session")
+    st.session_state["elements_counted"] = (len(elements), len(_matching(elements, query)))
     elements = _matching(elements, query)
     pages = _pages(len(elements))
     if st.session_state.get("elements_page", 1) > pages:  # a narrower search has fewer pages

@@ -218,6 +218,14 @@ def test_a_page_turn_redraws_the_cards_bodies_and_their_buttons_act_on_the_new_p
     wait_for_app(page)
     assert sent.count("imgs") == 12, sent  # each card's thumbnails (one image list per card) …
     assert not {"Use in Compose", "Edit / rename", "Duplicate", "Delete", "Find an element"} & set(sent), sent  # … only
+    ElementLibrary(data).create("zz_late", "made in another tab", [("front.png", png), ("side.png", png)])
+    pager = page.locator(".st-key-elements_page")
+    pager.get_by_role("button", name="Previous page").click()  # the counts changed: the whole grid redraws
+    expect(_main(page)).to_contain_text("31 element(s)")
+    expect(titles.first).to_have_text("@prop_00")
+    pager.get_by_role("button", name="Next page").click()
+    expect(titles.first).to_have_text("@prop_12")
+    wait_for_app(page)
 
     card(page, "prop_13").get_by_role("button", name="Delete").click()
     expect(card(page, "prop_13")).to_contain_text("Delete @prop_13 and its 2 stored original(s)?")
@@ -233,4 +241,4 @@ def test_a_page_turn_redraws_the_cards_bodies_and_their_buttons_act_on_the_new_p
     card(page, "prop_12").get_by_role("button", name="Use in Compose").click()
     expect(page.get_by_label("Prompt", exact=True)).to_have_value(re.compile(r"^@prop_12\b"))
     names = [e.name for e in ElementLibrary(data).list()]
-    assert len(names) == 31 and len([n for n in names if n.startswith("prop_14")]) == 2, names  # one duplicate
+    assert len(names) == 32 and len([n for n in names if n.startswith("prop_14")]) == 2, names  # one duplicate
