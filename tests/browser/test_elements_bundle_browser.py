@@ -163,13 +163,19 @@ def test_card_thumbnails_share_one_height_with_one_line_captions(app_server_fact
         context.close()
 
 
-def test_a_big_library_pages_and_a_card_opens_and_saves_its_edit_in_place(app_server_factory, page, tmp_path) -> None:
+def _thirty_props(tmp_path: Path) -> tuple[Path, bytes]:
+    """A data folder with 30 elements (prop_00 … prop_29, two images each): three pages of cards."""
     data = tmp_path / "data"
     data.mkdir()
     library = ElementLibrary(data)
     png = write_png(tmp_path / "p.png", 320, (90, 90, 90)).read_bytes()
     for i in range(30):
         library.create(f"prop_{i:02d}", f"prop number {i}", [("front.png", png), ("side.png", png)])
+    return data, png
+
+
+def test_a_big_library_pages_and_a_card_opens_and_saves_its_edit_in_place(app_server_factory, page, tmp_path) -> None:
+    data, _ = _thirty_props(tmp_path)
     server = app_server_factory(data)
     open_elements(page, server)
     titles = page.locator('[class*="st-key-elements_card_"] h5')
@@ -199,12 +205,7 @@ def test_a_page_turn_redraws_the_cards_bodies_and_their_buttons_act_on_the_new_p
                                                                                      tmp_path) -> None:
     """Issue 17: turning to a page with as many cards sends their bodies (titles, thumbnails, badges), not their
     buttons; each button then acts on the element its card now shows."""
-    data = tmp_path / "data"
-    data.mkdir()
-    library = ElementLibrary(data)
-    png = write_png(tmp_path / "p.png", 320, (90, 90, 90)).read_bytes()
-    for i in range(30):
-        library.create(f"prop_{i:02d}", f"prop number {i}", [("front.png", png), ("side.png", png)])
+    data, png = _thirty_props(tmp_path)
     server = app_server_factory(data)
     sent = labels_sent(page)
     open_elements(page, server)
