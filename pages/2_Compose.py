@@ -299,11 +299,16 @@ def _pending_toast() -> None:
 
 # ---------------------------------------------------------------- the form (left column)
 
-def _chips(view: ComposeView) -> None:
+def _chips_caption(view: ComposeView) -> None:
     if not view.elements:
         st.caption("No elements yet: create reusable characters and objects on the Elements page.")
         return
     st.caption("Insert an element into the " + ("shot chosen below" if view.form["compose_multi"] else "prompt") + ":")
+
+
+def _chips(view: ComposeView) -> None:
+    if not view.elements:
+        return
     cols = st.columns(min(len(view.elements), 6))
     for i, element in enumerate(view.elements):
         cols[i % len(cols)].button(f"@{element.name}", key=f"compose_chip_{element.name}",
@@ -507,21 +512,29 @@ def _advanced(view: ComposeView) -> None:
         show(view, "callback")
 
 
-def _prompt_part() -> None:
-    view = _view()
-    bound(st.toggle, "Multi-shot (up to 5 shots)", "compose_multi",
-          help="Several shots with their own prompt and length, rendered as one video.")
-    _chips(view)
-    if view.form["compose_multi"]:
+def _prompt_body() -> None:
+    """The single prompt, or the shots: what the Multi-shot switch swaps."""
+    if _view().form["compose_multi"]:
         _shots()
     else:
         _single_prompt()
+
+
+def _prompt_part() -> None:
+    """The switch, the element chips and the prompt (or shots), each a part: toggling redraws the prompt and the
+    chips' caption, not the switch itself, the chips or the `@` autocomplete."""
+    part("compose_multi_switch", lambda: bound(
+        st.toggle, "Multi-shot (up to 5 shots)", "compose_multi",
+        help="Several shots with their own prompt and length, rendered as one video."))
+    part("compose_chips_caption", lambda: _chips_caption(_view()))
+    part("compose_chips", lambda: _chips(_view()))
+    part("compose_prompt_body", _prompt_body)
     part("compose_mention", lambda: _autocomplete(_view()))
 
 
 def _form_column(ctx: AppContext) -> None:
     """The form, a keyed fragment per part: an edit redraws only the parts it changed (lib.compose.sections)."""
-    part("compose_prompt", _prompt_part)
+    _prompt_part()
     _settings()
     _frames(ctx)
     part("compose_elements", lambda: _elements(_view()))
@@ -535,8 +548,9 @@ def part(key: str, draw: Callable[[], None]) -> None:
 
 def _autocomplete(view: ComposeView) -> None:
     """`@` in the prompt, a shot or a prompt variant offers the library's names (the browser side of the widgets)."""
-    keys = ["compose_w_prompt", "compose_w_prompt_variants",
-            *(shot_widget(i, "prompt") for i in range(len(view.form["compose_shots"])))]
+    # every field it may serve, drawn or not (it listens on the document): adding a shot or toggling Multi-shot
+    # does not redraw it
+    keys = ["compose_w_prompt", "compose_w_prompt_variants", *(shot_widget(i, "prompt") for i in range(SHOTS_SHOWN))]
     mention_autocomplete(keys, view.element_names, key="compose_mention")
 
 

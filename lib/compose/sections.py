@@ -39,9 +39,23 @@ def _top(view: ComposeView) -> tuple:
     return _problems(view, "general")
 
 
-def _prompt(view: ComposeView) -> tuple:
-    """The Multi-shot switch and the element chips; the single prompt and the shots are parts of their own."""
-    return view.form["compose_multi"], tuple(view.element_names)
+def _multi_switch(view: ComposeView) -> tuple:
+    return (view.form["compose_multi"],)
+
+
+def _chips_caption(view: ComposeView) -> tuple:
+    """"Insert an element into the prompt / the shot chosen below" (or: no elements yet)."""
+    return view.form["compose_multi"], bool(view.elements)
+
+
+def _chips(view: ComposeView) -> tuple:
+    """One button per element, its description as the tooltip."""
+    return tuple((e.name, e.description) for e in view.elements)
+
+
+def _prompt_body(view: ComposeView) -> tuple:
+    """The single prompt or the shots (each a part of its own inside it)."""
+    return (view.form["compose_multi"],)
 
 
 def _single(view: ComposeView) -> tuple:
@@ -92,8 +106,8 @@ def _timeline(view: ComposeView) -> tuple:
 
 
 def _mention(view: ComposeView) -> tuple:
-    """The @ autocomplete: which text areas it attaches to and the names it offers."""
-    return len(_shots_of(view)), tuple(view.element_names)  # shot widgets are keyed by slot
+    """The @ autocomplete: the names it offers (it serves every prompt field there may be)."""
+    return tuple(view.element_names)
 
 
 def _duration(view: ComposeView) -> tuple:
@@ -206,7 +220,9 @@ def _preview(view: ComposeView, around: Mapping[str, Any]) -> tuple:
 
 
 SIGNATURES: Mapping[str, Callable[[ComposeView], tuple]] = {
-    "compose_top": _top, "compose_prompt": _prompt, "compose_single": _single, "compose_single_notes": _single_notes,
+    "compose_top": _top, "compose_multi_switch": _multi_switch, "compose_chips_caption": _chips_caption,
+    "compose_chips": _chips, "compose_prompt_body": _prompt_body, "compose_single": _single,
+    "compose_single_notes": _single_notes,
     "compose_chip_target": _chip_target,
     **{key: sign for i in range(SHOTS_SHOWN) for key, sign in ((slot_key(i), _slot(i)),
                                                                (slot_notes_key(i), _slot_notes(i)))},
@@ -227,9 +243,9 @@ AROUND: Mapping[str, Callable[[ComposeView, Mapping[str, Any]], tuple]] = {
 }
 # parts drawn inside another part: redrawing the outer one redraws them, so they are not named again
 INSIDE: Mapping[str, str] = {
-    **{name: "compose_prompt" for name in ("compose_single", "compose_single_notes", "compose_chip_target",
-                                           *map(slot_key, range(SHOTS_SHOWN)), "compose_add_shot",
-                                           "compose_timeline", "compose_mention")},
+    **{name: "compose_prompt_body" for name in ("compose_single", "compose_single_notes", "compose_chip_target",
+                                                *map(slot_key, range(SHOTS_SHOWN)), "compose_add_shot",
+                                                "compose_timeline")},
     **{slot_notes_key(i): slot_key(i) for i in range(SHOTS_SHOWN)},
     **{name: "compose_variants" for name in ("compose_variant_axes", "compose_variant_single",
                                              "compose_variant_table")},
@@ -237,7 +253,8 @@ INSIDE: Mapping[str, str] = {
 # form keys whose widget is all its part draws (with nothing that changes with it): an edit made in that widget is
 # already on the user's screen, so that part is not drawn again (its problems are a part of their own)
 TYPED_IN: Mapping[str, str] = {
-    "compose_prompt": "compose_single", "compose_active_shot": "compose_chip_target", "compose_mode": "compose_mode",
+    "compose_multi": "compose_multi_switch", "compose_prompt": "compose_single",
+    "compose_active_shot": "compose_chip_target", "compose_mode": "compose_mode",
     "compose_sound": "compose_sound", "compose_aspect": "compose_aspect", "compose_limit": "compose_budget",
 }
 

@@ -83,8 +83,9 @@ def multi(*seconds: int, shots: list[dict] | None = None) -> dict:
 def test_adding_a_shot_redraws_its_slot_the_one_before_and_the_tail_not_the_other_shots() -> None:
     parts = redrawn(multi(3, 3, 3), multi(3, 3, 3, 3))
     assert slot_key(3) in parts and slot_key(2) in parts  # the old last shot's Down button comes alive
-    assert slot_key(0) not in parts and slot_key(1) not in parts and "compose_prompt" not in parts
-    assert {"compose_timeline", "compose_mention", "compose_duration"} <= set(parts) and parts[-1] == ADDRESS
+    assert slot_key(0) not in parts and slot_key(1) not in parts and "compose_prompt_body" not in parts
+    assert {"compose_timeline", "compose_duration"} <= set(parts) and parts[-1] == ADDRESS
+    assert "compose_mention" not in parts  # it serves every shot field there may be
     assert not {"compose_add_shot", "compose_mode", "compose_budget"} & set(parts)  # Add shot still enabled
 
 
@@ -114,7 +115,7 @@ def test_moving_a_shot_redraws_the_two_slots_it_swapped() -> None:
 
 def test_a_part_inside_a_redrawn_part_is_not_named_again_at_any_depth() -> None:
     parts = redrawn(form(compose_prompt="a fox"), multi(3, 3))
-    assert "compose_prompt" in parts and "compose_variant_single" in parts  # its box's title is unchanged
+    assert "compose_prompt_body" in parts and "compose_variant_single" in parts  # its box's title is unchanged
     assert not [p for p in parts if INSIDE.get(p) in parts or INSIDE.get(INSIDE.get(p, "")) in parts]
     shot_notes = redrawn(multi(3, 3), multi(3))  # shot 2 leaves: its slot and the notes inside it
     assert slot_key(1) in shot_notes and slot_notes_key(1) not in shot_notes
@@ -131,9 +132,13 @@ def test_multi_shot_redraws_the_sound_and_the_last_frame_not_the_mode_ratio_or_f
     single = form(compose_prompt="a fox")
     multi = form(compose_prompt="a fox", compose_multi=True, compose_shots=[cp.new_shot("a fox", 5)])
     parts = redrawn(single, multi)
-    assert {"compose_prompt", "compose_sound", "compose_last_frame", "compose_variant_single"} <= set(parts)
+    assert {"compose_prompt_body", "compose_chips_caption", "compose_multi_switch", "compose_sound",
+            "compose_last_frame", "compose_variant_single"} <= set(parts)
     assert not {"compose_mode", "compose_aspect", "compose_first_frame", "compose_variant_axes",
-                "compose_budget"} & set(parts)
+                "compose_budget", "compose_chips", "compose_mention"} & set(parts)
+    typed = parts_to_redraw(signatures(evaluate(single, []), True), signatures(evaluate(multi, []), True),
+                            TYPED_IN["compose_multi"])
+    assert "compose_multi_switch" not in typed and "compose_prompt_body" in typed  # the switch shows it already
 
 
 def test_the_first_touch_redraws_every_part_that_shows_problems() -> None:
@@ -151,7 +156,7 @@ def test_nothing_changed_still_keeps_the_address() -> None:
 def test_each_typed_part_is_the_part_of_its_own_key() -> None:
     """TYPED_IN names, for a form key, the part its widget sits in: an edit of that key changes that part."""
     base = form(compose_prompt="a fox", compose_multi=False)
-    edits = {"compose_prompt": "a fox runs", "compose_active_shot": 1, "compose_mode": "pro", "compose_sound": True,
+    edits = {"compose_multi": True, "compose_prompt": "a fox runs", "compose_active_shot": 1, "compose_mode": "pro", "compose_sound": True,
              "compose_aspect": "9:16", "compose_limit": 50}
     assert set(edits) == set(TYPED_IN)
     for key, part in TYPED_IN.items():
