@@ -296,7 +296,7 @@ def _card_actions(ctx: AppContext, library: ElementLibrary, element: Element, sl
                   on_click=lambda: st.session_state.update(elements_confirm_delete=None))
         return
     # no tooltips on the card buttons (the grid's intro says what they do): 24 of them cost more to draw than the
-    # cards' text, and a page turn draws them all
+    # cards' text, and drawing the grid draws them all
     if _pressed(st, "Use in Compose", "use", element, slot, type="primary", icon="➕", width="stretch"):
         st.session_state.setdefault("compose_pending_insert", []).append(element.name)
         st.switch_page("pages/2_Compose.py")
@@ -337,7 +337,7 @@ def _grid(ctx: AppContext, library: ElementLibrary) -> None:
     _place([element.id for element in shown])
     for start in range(0, len(shown), CARDS_PER_ROW):
         row = shown[start:start + CARDS_PER_ROW]
-        for slot, (column, _element) in enumerate(zip(st.columns(CARDS_PER_ROW), row, strict=False), start):
+        for slot, column in zip(range(start, start + len(row)), st.columns(CARDS_PER_ROW), strict=False):
             with column:
                 _card_fragment(ctx, library, slot)
     editing = st.session_state["elements_editing"]
@@ -534,7 +534,7 @@ def _quick_save(ctx: AppContext, library: ElementLibrary, element_id: str | None
     _fill_form(None)
     # the card alone when it keeps its place on this page; the grid when a new name may move it
     slot = ss.get("elements_slots", {}).get(element.id)
-    st.rerun(f"elements_card_fragment_{slot}" if name == element.name and slot is not None else "elements_grid")
+    redraw_only(f"elements_card_fragment_{slot}" if name == element.name and slot is not None else "elements_grid")
 
 
 def _save(ctx: AppContext, library: ElementLibrary, element: Element | None, name: str, files: Sequence[Any],
