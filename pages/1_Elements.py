@@ -26,7 +26,7 @@ from lib.elements.previews import boxed_thumbnail, picked_thumbnail, short_capti
 from lib.elements.transfer import CLASH_CHOICES
 from lib.kie.uploads import METHOD_HELP
 from lib.kling import rules
-from lib.kling.media import check_media
+from lib.kling.media import check_media, jpeg_data_uri
 from lib.trust.limits import MAX_BUNDLE_BYTES
 from lib.trust.text import md, md_line
 from lib.trust.urls import host_of
@@ -46,7 +46,7 @@ DEFAULTS: dict[str, Any] = {"elements_name": "", "elements_description": "", "el
 CARDS_PER_ROW = 3
 CARDS_PER_PAGE = 12
 THUMB_CACHE = 512  # card thumbnails kept in memory (a few KB each), shared by every session
-THUMB_PX = 70  # two per row in a card from 1024 px up; st.image then sends the bytes as they are
+THUMB_PX = 70  # two per row in a card from 1024 px up; st.image draws the data: address as it is
 BUNDLE_MB = MAX_BUNDLE_BYTES // 1048576
 IMAGE_MB, VIDEO_MB = rules.IMAGE_MAX_BYTES // 1048576, rules.VIDEO_MAX_BYTES // 1048576
 SIZE_NOTE = "1 MB = 1,048,576 bytes here, as KIE counts (the file chip counts 1,000,000, so it shows a little more)"
@@ -108,15 +108,16 @@ def _library_method(method: str) -> str:
 
 
 @st.cache_data(max_entries=THUMB_CACHE, show_spinner=False)
-def _thumbnail(path: str, mtime_ns: int) -> bytes | None:
-    """A small JPEG of a stored original, cached per file version, so reruns never resend large images."""
-    return boxed_thumbnail(path, THUMB_PX)
+def _thumbnail(path: str, mtime_ns: int) -> str | None:
+    """A small JPEG of a stored original as a data: address, cached per file version, so reruns never resend large
+    images nor ask the media endpoint for small ones."""
+    return jpeg_data_uri(boxed_thumbnail(path, THUMB_PX))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _picked_thumbnail(file_id: str, name: str, _file: Any) -> bytes | None:
+def _picked_thumbnail(file_id: str, name: str, _file: Any) -> str | None:
     """A thumbnail of a file picked in the uploader (checked by its header first), once per picked file."""
-    return picked_thumbnail(name, _file, THUMB_PX)
+    return jpeg_data_uri(picked_thumbnail(name, _file, THUMB_PX))
 
 
 # ---------------------------------------------------------------- uploading

@@ -670,11 +670,16 @@ def _last_result(view: ComposeView) -> None:
 
 def _preview(ctx: AppContext, view: ComposeView) -> None:
     shown = view.payloads[_preview_pick(view)] if len(view.variants) > 1 else view.payload
-    tab_json, tab_curl, tab_py = st.tabs(["JSON", "cURL", "Python"])
+    # only the open tab is drawn (issue 17): every edit changes the request, and the hidden snippets' highlighting
+    # cost the browser as much as the one shown; picking a tab reruns this part alone (its widget sits in it)
+    tab_json, tab_curl, tab_py = st.tabs(["JSON", "cURL", "Python"], key="compose_preview_tab", on_change="rerun")
     # a fixed height scrolls a long prompt inside the preview, so Submit's progress below stays in reach
-    tab_json.container(height=PREVIEW_PX, border=False).json(shown)
+    if tab_json.open is not False:
+        tab_json.container(height=PREVIEW_PX, border=False).json(shown)
     readiness = view.snippet(shown)
     for tab, make, language in ((tab_curl, curl_command, "bash"), (tab_py, python_snippet, "python")):
+        if tab.open is False:
+            continue
         box = tab.container(height=PREVIEW_PX, border=False)
         if readiness.ready:
             box.code(make(shown, ctx.settings.api_base), language=language)

@@ -6,9 +6,10 @@ bounded in size and must be a JPEG, so the table's ImageColumn never makes the v
 
 from __future__ import annotations
 
-import base64
 import logging
 from pathlib import Path
+
+from lib.kling.media import jpeg_data_uri
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,7 @@ def thumbnail_uri(media: object, task_id: str) -> str | None:
     except (OSError, ValueError) as exc:  # a store problem costs the picture, never the table
         log.debug("no thumbnail for %s: %s", task_id, exc)
         return None
-    data = _jpeg_bytes(Path(path)) if path is not None else None
-    return None if data is None else "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+    return jpeg_data_uri(_jpeg_bytes(Path(path))) if path is not None else None
 
 
 def thumbnail_column(media: object, task_ids: list[str]) -> list[str | None]:

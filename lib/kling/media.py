@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import os
@@ -230,3 +231,12 @@ def thumbnail_jpeg(path: str | os.PathLike[str] | IO[bytes], side: int,
     out = io.BytesIO()
     picture.save(out, "JPEG", quality=85)
     return out.getvalue()
+
+
+def jpeg_data_uri(jpeg: bytes | None) -> str | None:
+    """The app's own small JPEG as a `data:` address (None unless it is a JPEG): st.image and the History table draw
+    it in place, so a viewer's browser asks no server for it, and a page of cards makes no request per thumbnail
+    (issue 17: those requests were most of a page turn)."""
+    if jpeg is None or not jpeg.startswith(b"\xff\xd8\xff"):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from lib.kling import rules
-from lib.kling.media import check_image, check_media, check_video, sniff_format
+from lib.kling.media import check_image, check_media, check_video, jpeg_data_uri, sniff_format, thumbnail_jpeg
 from tests.media_helpers import CountingReader
 
 MIB = 1024 * 1024
@@ -182,3 +182,16 @@ def test_real_files_on_disk_are_rewound(tmp_path: Path):
 )
 def test_sniff_format(head, fmt):
     assert sniff_format(head) == fmt
+
+
+def test_a_thumbnail_becomes_a_data_address_and_nothing_else_does(tmp_path: Path):
+    path = tmp_path / "cat.png"
+    path.write_bytes(image_bytes(320, 320))
+    jpeg = thumbnail_jpeg(path, 64)
+    uri = jpeg_data_uri(jpeg)
+    assert uri is not None and uri.startswith("data:image/jpeg;base64,")
+    import base64
+    assert base64.b64decode(uri.split(",", 1)[1]) == jpeg
+    # only a JPEG is drawn this way: a PNG, an SVG or nothing gives no address
+    assert jpeg_data_uri(path.read_bytes()) is None
+    assert jpeg_data_uri(b"<svg onload=alert(1)>") is None and jpeg_data_uri(None) is None

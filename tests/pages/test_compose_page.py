@@ -127,9 +127,16 @@ def test_preview_and_snippets_never_show_the_key(monkeypatch, data_dir, sandbox)
     monkeypatch.setenv("KIE_UPLOAD_BASE", sandbox.base_url)
     at = open_compose(compose_prompt="a fox", compose_callback="https://cb.test/hook")
     assert json.loads(at.json[0].value)["callBackUrl"] == "https://cb.test/hook"
-    code = texts(at.code)
+    assert not at.code  # only the open tab is drawn
+    everything = texts(at.json) + texts(at.markdown) + texts(at.caption)
+    code = ""
+    for tab in ("cURL", "Python"):  # picking a tab draws it (and only it)
+        at.session_state["compose_preview_tab"] = tab
+        at.run()
+        assert len(at.code) == 1 and not at.json
+        code += texts(at.code)
     assert "Bearer $KIE_API_KEY" in code and 'os.environ["KIE_API_KEY"]' in code
-    everything = code + texts(at.json) + texts(at.markdown) + texts(at.caption)
+    everything += code + texts(at.markdown) + texts(at.caption)
     assert "live-secret-key-123" not in everything
 
 

@@ -147,6 +147,8 @@ def test_create_saves_uploads_and_shows_a_card(data_dir: Path) -> None:
     assert ":green-badge[uploaded · expires in 71 h]" in texts(at, "markdown")
     [thumbnails] = at.get("image")  # one st.image call per card, from the local originals
     assert [shown_text(img.caption) for img in thumbnails.proto.imgs] == [caption("front.png"), "side.png"]
+    # drawn in place, so a page of cards asks the media endpoint for nothing (issue 17)
+    assert all(img.url.startswith("data:image/jpeg;base64,/9j/") for img in thumbnails.proto.imgs)
     # the form is empty again, ready for the next element
     assert at.session_state["elements_name"] == "" and at.text_input(key="elements_name_field").value == ""
 
