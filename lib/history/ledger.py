@@ -135,8 +135,10 @@ class Ledger(FileQueries, LedgerFile):
         return b"".join(parts)
 
     def _compact(self, snap: Snapshot) -> None:
-        """Rewrite the file without superseded lines (atomically)."""
-        keep = [i for i in range(len(snap.offsets)) if i not in snap.superseded]
+        """Rewrite the file without superseded lines (atomically). Each run keeps the place its first line had
+        (`ids` is in first-seen order), so rows() stays oldest first: an updated row's newest line sits at the end
+        of the file until a compaction puts it back."""
+        keep = list(snap.ids.values())  # the lines no other line supersedes, in the order their ids first appeared
         typed = [snap.typed[i] for i in keep] if snap.typed is not None and len(snap.typed) == len(snap.offsets) \
             else None
         self._rewrite(bytes(snap.data[:snap.offsets[0]]) + b"".join(snap.raw(i) for i in keep), snap, typed)

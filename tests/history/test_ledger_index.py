@@ -68,6 +68,21 @@ def test_delete_compaction_and_unreadable_lines(ledger: Ledger, monkeypatch: pyt
     assert "t4" not in [r.task_id for r in ledger.unfinished()]
 
 
+def test_compaction_keeps_every_row_in_its_place(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """rows() is oldest first before and after the file is compacted (an update appends the row's new line)."""
+    order = [r.task_id for r in ledger.rows()]
+    monkeypatch.setattr("lib.history.ledger.COMPACT_MIN", 2)
+    for i in range(6):
+        ledger.update(order[0], notes=str(i))
+        ledger.update(order[1], rating=2)
+        assert [r.task_id for r in Ledger(ledger.path).rows()] == order
+    lines = ledger.path.read_text().splitlines()
+    assert len(lines) < 1 + len(order) + 6  # compacted meanwhile, not only appended
+    fresh = Ledger(ledger.path).rows()
+    assert fresh[0].notes == "5" and fresh[1].rating == 2
+    _check(ledger)
+
+
 class _CountingStates(frozenset):
     checks = 0
 
