@@ -674,11 +674,11 @@ def _preview(ctx: AppContext, view: ComposeView) -> None:
     # cost the browser as much as the one shown; picking a tab reruns this part alone (its widget sits in it)
     tab_json, tab_curl, tab_py = st.tabs(["JSON", "cURL", "Python"], key="compose_preview_tab", on_change="rerun")
     # a fixed height scrolls a long prompt inside the preview, so Submit's progress below stays in reach
-    if tab_json.open is not False:
+    if tab_json.open:
         tab_json.container(height=PREVIEW_PX, border=False).json(shown)
     readiness = view.snippet(shown)
     for tab, make, language in ((tab_curl, curl_command, "bash"), (tab_py, python_snippet, "python")):
-        if tab.open is False:
+        if not tab.open:
             continue
         box = tab.container(height=PREVIEW_PX, border=False)
         if readiness.ready:

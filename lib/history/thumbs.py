@@ -14,10 +14,10 @@ from lib.kling.media import jpeg_data_uri
 log = logging.getLogger(__name__)
 
 MAX_THUMBNAIL_BYTES = 96_000  # the store writes ~160 px JPEGs of a few KB; anything larger is not one of ours
-_JPEG = b"\xff\xd8\xff"
 
 
-def _jpeg_bytes(path: Path) -> bytes | None:
+def _small_file(path: Path) -> bytes | None:
+    """The thumbnail file's bytes when it is no larger than ours are (jpeg_data_uri checks that they are a JPEG)."""
     try:
         if path.stat().st_size > MAX_THUMBNAIL_BYTES:
             return None
@@ -25,7 +25,7 @@ def _jpeg_bytes(path: Path) -> bytes | None:
     except OSError as exc:
         log.debug("thumbnail %s unreadable: %s", path.name, exc)
         return None
-    return data if data.startswith(_JPEG) and len(data) <= MAX_THUMBNAIL_BYTES else None
+    return data if len(data) <= MAX_THUMBNAIL_BYTES else None
 
 
 def thumbnail_uri(media: object, task_id: str) -> str | None:
@@ -39,7 +39,7 @@ def thumbnail_uri(media: object, task_id: str) -> str | None:
     except (OSError, ValueError) as exc:  # a store problem costs the picture, never the table
         log.debug("no thumbnail for %s: %s", task_id, exc)
         return None
-    return jpeg_data_uri(_jpeg_bytes(Path(path))) if path is not None else None
+    return jpeg_data_uri(_small_file(Path(path))) if path is not None else None
 
 
 def thumbnail_column(media: object, task_ids: list[str]) -> list[str | None]:
